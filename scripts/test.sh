@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The README's second command and what CI runs: install what is missing, then
+#   1. release build + every test (unit and end-to-end),
+#   2. Debug + ASan/UBSan build + every test,
+#   3. the libFuzzer target for the HTTP request parser (clang 14), for about a minute.
+# Ends with one summary line "tests: N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+scripts/install-deps.sh
+
+passed=0; failed=0
+count() {  # parse ctest's "N% tests passed, F tests failed out of T"
+  local line; line=$(grep -E 'tests passed, [0-9]+ tests? failed out of' "$1" | tail -1)
+  local f t; f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/'); t=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')
+  passed=$((passed + t - f)); failed=$((failed + f))
+}
+
+status=0
+for preset in release asan; do
+  echo "=== $preset: configure and build"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  echo "=== $preset: tests"
+  log=$(mktemp)
+  if ! ctest --preset "$preset" -j2 2>&1 | tee "$log"; then status=1; fi
+  count "$log"; rm -f "$log"
+done
+
+echo "=== fuzz: build and run the request parser fuzzer for ${FUZZ_SECONDS}s"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz
+corpus=$(mktemp -d)
+cp fuzz/corpus/request_parser/* "$corpus"/
+if build/fuzz/fuzz/request_parser_fuzz -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" fuzz/corpus/request_parser \
+     > build/fuzz/request_parser_fuzz.log 2>&1; then
+  tail -3 build/fuzz/request_parser_fuzz.log
+  passed=$((passed + 1))
+else
+  tail -40 build/fuzz/request_parser_fuzz.log
+  echo "fuzz: request_parser_fuzz FAILED (see build/fuzz/request_parser_fuzz.log)"
+  failed=$((failed + 1)); status=1
+fi
+rm -rf "$corpus"
+echo "tests: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,167 @@
+#include "core/runtime.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <csignal>
+#include <stdexcept>
+
+namespace tenx::core {
+namespace asio = boost::asio;
+
+namespace {
+thread_local std::size_t t_worker_index = Runtime::kNotWorker;
+}
+
+struct Runtime::Guards {
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::steady_timer> deadline;
+};
+
+Runtime::Runtime(RuntimeOptions options) : options_(options), guards_(std::make_unique<Guards>()) {
+  std::size_t n = options_.threads;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < n; ++i) {
+    loops_.push_back(std::make_unique<asio::io_context>(1));
+    guards_->work.emplace_back(loops_.back()->get_executor());
+  }
+}
+
+Runtime::~Runtime() {
+  for (auto& l : loops_) l->stop();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+}
+
+std::size_t Runtime::current_index() { return t_worker_index; }
+
+void Runtime::on_drain(std::function<void()> hook) {
+  std::lock_guard lock(hooks_mu_);
+  drain_hooks_.push_back(std::move(hook));
+}
+
+void Runtime::on_reload(std::function<void()> hook) {
+  std::lock_guard lock(hooks_mu_);
+  reload_hooks_.push_back(std::move(hook));
+}
+
+void Runtime::for_each_loop(const std::function<void(std::size_t)>& fn) {
+  for (std::size_t i = 0; i < loops_.size(); ++i) asio::post(*loops_[i], [fn, i] { fn(i); });
+}
+
+int Runtime::run() {
+  auto control_guard = asio::make_work_guard(control_);
+  if (options_.handle_signals) {
+    guards_->signals = std::make_unique<asio::signal_set>(control_, SIGINT, SIGTERM, SIGHUP);
+    auto wait = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
+    *wait = [this, wait](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        std::vector<std::function<void()>> hooks;
+        {
+          std::lock_guard lock(hooks_mu_);
+          hooks = reload_hooks_;
+        }
+        for (auto& h : hooks) h();
+      } else if (draining()) {
+        hard_stop();  // second signal: the operator means it
+      } else {
+        begin_drain();
+      }
+      guards_->signals->async_wait(*wait);
+    };
+    guards_->signals->async_wait(*wait);
+  }
+  running_workers_ = loops_.size();
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    workers_.emplace_back([this, i] {
+      t_worker_index = i;
+      loops_[i]->run();
+      t_worker_index = kNotWorker;
+      if (running_workers_.fetch_sub(1) == 1) {
+        asio::post(control_, [this] {
+          if (guards_->signals) guards_->signals->cancel();
+          if (guards_->deadline) guards_->deadline->cancel();
+          control_.stop();
+        });
+      }
+    });
+  }
+  control_.run();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  guards_->signals.reset();
+  return hard_stopped_ ? 1 : 0;
+}
+
+void Runtime::stop() {
+  asio::post(control_, [this] {
+    if (!draining()) begin_drain();
+  });
+}
+
+void Runtime::begin_drain() {
+  draining_.store(true, std::memory_order_release);
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard lock(hooks_mu_);
+    hooks = drain_hooks_;
+  }
+  for (auto& h : hooks) h();
+  guards_->work.clear();  // workers now exit once their in-flight work is done
+  guards_->deadline = std::make_unique<asio::steady_timer>(control_, options_.drain_timeout);
+  guards_->deadline->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) hard_stop();
+  });
+}
+
+void Runtime::hard_stop() {
+  hard_stopped_ = true;
+  for (auto& l : loops_) l->stop();
+}
+
+asio::ip::tcp::endpoint parse_endpoint(const std::string& text, const std::string& default_host) {
+  std::string host = default_host;
+  std::string port = text;
+  if (auto colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    if (host.empty()) host = default_host;
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    throw std::invalid_argument("bad port in listen address '" + text + "'");
+  const unsigned long p = std::stoul(port);
+  if (p > 65535) throw std::invalid_argument("port out of range in '" + text + "'");
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    if (host == "localhost") {
+      addr = asio::ip::make_address("127.0.0.1");
+    } else {
+      throw std::invalid_argument("bad IP address '" + host + "' in '" + text +
+                                  "' (use a numeric address)");
+    }
+  }
+  return {addr, static_cast<unsigned short>(p)};
+}
+
+asio::ip::tcp::acceptor listen_reuseport(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
+                                         int backlog) {
+  asio::ip::tcp::acceptor acceptor(ctx);
+  acceptor.open(ep.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  int one = 1;
+  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    throw boost::system::system_error(errno, boost::system::system_category(), "SO_REUSEPORT");
+  acceptor.bind(ep);
+  acceptor.listen(backlog);
+  acceptor.non_blocking(true);
+  return acceptor;
+}
+
+}  // namespace tenx::core

@@ -1,0 +1,92 @@
+#pragma once
+// Runtime: thread-per-core event loops, signals, graceful drain.
+//
+// A Runtime owns N worker threads, each running its own io_context (concurrency hint 1), and a
+// control loop that runs on the thread that called run(). State created on a worker loop is
+// owned by that thread and needs no lock. Listeners are opened once per worker with
+// SO_REUSEPORT (listen_reuseport), so the kernel spreads connections over the threads.
+//
+// Lifecycle:  construct -> components attach (on_drain / on_reload hooks, spawn coroutines on
+// loop(i)) -> run() blocks -> SIGINT/SIGTERM or stop() starts the drain: every drain hook runs
+// once on the control thread (servers stop accepting, close idle connections), the work guards
+// are released, and each worker exits when its in-flight work is done; workers still busy at
+// drain_timeout are stopped hard. A second SIGINT/SIGTERM stops at once. SIGHUP calls the
+// reload hooks on the control thread. run() returns after every worker has exited.
+//
+// on_drain / on_reload / for_each_loop may be called from any thread before or during run().
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tenx::core {
+
+struct RuntimeOptions {
+  std::size_t threads = 0;  // 0: one per core
+  std::chrono::milliseconds drain_timeout{10'000};
+  bool handle_signals = true;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  std::size_t threads() const { return loops_.size(); }
+  boost::asio::io_context& loop(std::size_t i) { return *loops_[i]; }
+  boost::asio::io_context& control() { return control_; }
+
+  // Index of the calling worker thread of *any* Runtime, or kNotWorker.
+  static constexpr std::size_t kNotWorker = static_cast<std::size_t>(-1);
+  static std::size_t current_index();
+
+  void on_drain(std::function<void()> hook);
+  void on_reload(std::function<void()> hook);
+  // Posts fn(i) onto every worker loop i.
+  void for_each_loop(const std::function<void(std::size_t)>& fn);
+
+  // Blocks until drained. Returns the process exit status (0 clean, 1 hard-stopped).
+  int run();
+  // Starts a graceful drain (thread-safe; idempotent).
+  void stop();
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+ private:
+  void begin_drain();
+  void hard_stop();
+
+  RuntimeOptions options_;
+  boost::asio::io_context control_{1};
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+  std::vector<std::thread> workers_;
+  struct Guards;
+  std::unique_ptr<Guards> guards_;
+  std::mutex hooks_mu_;  // guards the hook lists; never taken on the request path
+  std::vector<std::function<void()>> drain_hooks_;
+  std::vector<std::function<void()>> reload_hooks_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> hard_stopped_{false};
+  std::atomic<std::size_t> running_workers_{0};
+};
+
+// Parses "HOST:PORT", ":PORT" (all interfaces) or "PORT" into an endpoint.
+// Throws std::invalid_argument with a message naming the bad part.
+boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text,
+                                              const std::string& default_host = "0.0.0.0");
+
+// Opens a listening socket on `ep` with SO_REUSEADDR and SO_REUSEPORT on `ctx`.
+// Throws boost::system::system_error at start-up if the address cannot be bound.
+boost::asio::ip::tcp::acceptor listen_reuseport(boost::asio::io_context& ctx,
+                                                const boost::asio::ip::tcp::endpoint& ep,
+                                                int backlog = 4096);
+
+}  // namespace tenx::core

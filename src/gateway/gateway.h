@@ -1,0 +1,20 @@
+#pragma once
+// `tenx gateway`: the process. Loads the config (file and/or quick flags), opens the listener
+// on every runtime thread, serves the route table, reloads on SIGHUP, drains on SIGTERM.
+//
+// On start it prints one line to stdout, `tenx gateway listening on http://ADDR:PORT`, with
+// the real port (tests start it on port 0 and read the line).
+#include <string>
+#include <vector>
+
+namespace tenx::gateway {
+
+struct RunOptions {
+  std::string config_path;             // empty: defaults + flags only
+  std::vector<std::string> overrides;  // "key=value" (--set, and the quick flags)
+};
+
+// Returns the process exit status.
+int run(const RunOptions& options);
+
+}  // namespace tenx::gateway

@@ -1,0 +1,98 @@
+#include "gateway/routes.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+namespace tenx::gateway {
+namespace {
+std::string_view strip_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+}  // namespace
+
+RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
+  for (const auto& rc : routes) {
+    auto r = std::make_unique<Route>();
+    r->config = rc;
+    r->label = rc.prefix ? rc.path + "*" : rc.path;
+    for (const auto& [k, v] : r->config.headers) r->headers.push_back({k, v});
+    (rc.prefix ? prefix_ : exact_).push_back(r.get());
+    routes_.push_back(std::move(r));
+  }
+  std::stable_sort(prefix_.begin(), prefix_.end(), [](const Route* a, const Route* b) {
+    if (a->config.path.size() != b->config.path.size())
+      return a->config.path.size() > b->config.path.size();
+    return !a->config.host.empty() && b->config.host.empty();
+  });
+  std::stable_sort(exact_.begin(), exact_.end(), [](const Route* a, const Route* b) {
+    return !a->config.host.empty() && b->config.host.empty();
+  });
+}
+
+const Route* RouteTable::match(std::string_view host, std::string_view path) const {
+  host = strip_port(host);
+  auto host_ok = [host](const Route* r) {
+    return r->config.host.empty() || http::iequals(r->config.host, host);
+  };
+  for (const Route* r : exact_)
+    if (r->config.path == path && host_ok(r)) return r;
+  for (const Route* r : prefix_)
+    if (path.substr(0, r->config.path.size()) == r->config.path && host_ok(r)) return r;
+  return nullptr;
+}
+
+http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
+  struct State {
+    explicit State(std::shared_ptr<const config::Config> c)
+        : cfg(std::move(c)), table(cfg->gateway.routes), metrics(http::metrics_handler()) {
+      http::HealthChecks checks;
+      checks.add("disk", cfg->health.check_timeout,
+                 http::HealthChecks::disk_space(cfg->health.disk_path,
+                                                cfg->health.disk_min_free_bytes));
+      checks.add("memory", cfg->health.check_timeout,
+                 http::HealthChecks::memory(cfg->health.max_rss_bytes));
+      health = checks.handler();
+    }
+    std::shared_ptr<const config::Config> cfg;
+    RouteTable table;
+    http::Handler health;
+    http::Handler metrics;
+  };
+  auto state = std::make_shared<State>(std::move(cfg));
+  return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
+    const auto& req = ex.request();
+    const Route* r = state->table.match(req.headers.find(http::Field::host).value_or(""), req.path());
+    if (!r) {
+      ex.respond_error(404, "not_found", "no route for this host and path");
+      co_return;
+    }
+    ex.set_route(r->label);
+    switch (r->config.kind) {
+      case config::RouteConfig::Kind::fixed:
+        if (r->config.delay.count() > 0) {
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                          r->config.delay);
+          co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        ex.respond(r->config.status, r->config.content_type, r->config.body, r->headers);
+        co_return;
+      case config::RouteConfig::Kind::metrics:
+        co_await state->metrics(ex);
+        co_return;
+      case config::RouteConfig::Kind::health:
+        co_await state->health(ex);
+        co_return;
+    }
+  };
+}
+
+}  // namespace tenx::gateway

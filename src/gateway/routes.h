@@ -1,0 +1,46 @@
+#pragma once
+// Gateway route table: which route answers a request, by host and path.
+//
+// Matching follows nginx's `location` rules: an exact path (`path = "/x"`) beats any prefix,
+// and among prefixes the longest wins. A route that names a host is preferred over one that
+// does not at the same specificity. Host comparison ignores case and the port.
+//
+// Route kinds in this landing: a fixed response (nginx's `return STATUS BODY`), the metrics
+// endpoint and the health endpoint. Immutable after construction; shared by all threads.
+#include "config/config.h"
+#include "http/health.h"
+#include "http/server.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tenx::gateway {
+
+struct Route {
+  config::RouteConfig config;
+  std::string label;  // for metrics and logs: "/x" or "/api/*"
+  std::vector<http::Header> headers;  // views into config.headers
+};
+
+class RouteTable {
+ public:
+  explicit RouteTable(const std::vector<config::RouteConfig>& routes);
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
+  // Null when nothing matches.
+  const Route* match(std::string_view host, std::string_view path) const;
+  std::size_t size() const { return routes_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Route>> routes_;
+  std::vector<const Route*> exact_;   // by registration order
+  std::vector<const Route*> prefix_;  // longest first
+};
+
+// The gateway's request handler for a config: the route table plus the built-in endpoints
+// the config asks for. Unmatched requests get a 404 JSON error.
+http::Handler make_handler(std::shared_ptr<const config::Config> cfg);
+
+}  // namespace tenx::gateway

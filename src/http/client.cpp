@@ -1,0 +1,337 @@
+#include "http/client.h"
+
+#include "http/detail/socket_io.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <sys/socket.h>
+
+#include <charconv>
+
+namespace tenx::http {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using clock_type = std::chrono::steady_clock;
+
+std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+ClientConnection::ClientConnection(const asio::any_io_executor& ex, tcp::endpoint ep,
+                                   const ClientOptions& options)
+    : socket_(ex),
+      endpoint_(ep),
+      options_(options),
+      watchdog_(std::make_shared<detail::Watchdog>(ex, socket_)),
+      in_(8 * 1024) {}
+
+ClientConnection::~ClientConnection() {
+  watchdog_->stop();
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+awaitable<error_code> ClientConnection::connect() {
+  watchdog_->set_after(options_.connect_timeout);
+  auto [ec] = co_await socket_.async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
+  watchdog_->clear();
+  if (watchdog_->fired()) {
+    failed_ = true;
+    co_return make_error_code(core::Errc::timeout);
+  }
+  if (ec) {
+    failed_ = true;
+    co_return ec;
+  }
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
+  connected_ = true;
+  co_return error_code{};
+}
+
+bool ClientConnection::begin_exchange() {
+  if (!connected_ || failed_) return false;
+  if (uses_ > 0) {
+    // A pooled connection: the server may have closed it, or sent bytes we never asked for.
+    char probe;
+    const ssize_t r = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r >= 0) return false;  // 0: closed; >0: stray bytes
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+  }
+  ++uses_;
+  got_bytes_ = false;
+  head_read_ = false;
+  total_deadline_ = clock_type::time_point::max();
+  in_.clear();
+  return true;
+}
+
+bool ClientConnection::reusable() const {
+  return connected_ && !failed_ && head_read_ && parser_.done() && parser_.head().keep_alive &&
+         !parser_.need_eof() && in_.empty();
+}
+
+awaitable<error_code> ClientConnection::write(std::span<const std::string_view> parts) {
+  std::vector<iovec> iov;
+  iov.reserve(parts.size());
+  for (auto p : parts)
+    if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+  iovec* cur = iov.data();
+  int cnt = static_cast<int>(iov.size());
+  for (;;) {
+    boost::system::error_code ec;
+    const auto st = detail::try_writev(socket_.native_handle(), cur, cnt, ec);
+    if (st == detail::IoStatus::ok) co_return error_code{};
+    if (st != detail::IoStatus::again) {
+      failed_ = true;
+      co_return ec;
+    }
+    watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
+    auto [wec] =
+        co_await socket_.async_wait(tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable));
+    watchdog_->clear();
+    if (watchdog_->fired()) {
+      failed_ = true;
+      co_return make_error_code(core::Errc::timeout);
+    }
+    if (wec) {
+      failed_ = true;
+      co_return wec;
+    }
+  }
+}
+
+awaitable<error_code> ClientConnection::fill() {
+  if (!in_.reserve(4096, static_cast<std::size_t>(options_.max_header_bytes) + 64 * 1024)) {
+    failed_ = true;
+    co_return make_error_code(core::Errc::limit_exceeded);
+  }
+  for (;;) {
+    std::size_t n = 0;
+    boost::system::error_code ec;
+    const auto st = detail::try_read(socket_.native_handle(), in_, n, ec);
+    if (st == detail::IoStatus::ok) {
+      got_bytes_ = true;
+      co_return error_code{};
+    }
+    if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
+    if (st == detail::IoStatus::error) {
+      failed_ = true;
+      co_return ec;
+    }
+    watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
+    auto [wec] =
+        co_await socket_.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    watchdog_->clear();
+    if (watchdog_->fired()) {
+      failed_ = true;
+      co_return make_error_code(core::Errc::timeout);
+    }
+    if (wec) {
+      failed_ = true;
+      co_return wec;
+    }
+  }
+}
+
+awaitable<Result<const ResponseHead*>> ClientConnection::read_head(bool head_request) {
+  ParserLimits limits;
+  limits.max_header_bytes = options_.max_header_bytes;
+  limits.max_body_bytes = std::nullopt;
+  for (;;) {
+    parser_.reset(limits, head_request);
+    for (;;) {
+      if (!in_.empty()) {
+        boost::system::error_code ec;
+        const auto n = parser_.put(in_.readable(), ec);
+        in_.consume(n);
+        if (ec && ec != boost::beast::http::error::need_more) {
+          failed_ = true;
+          co_return make_error_code(parser_.classify(ec) == ParseError::header_too_large
+                                        ? core::Errc::limit_exceeded
+                                        : core::Errc::bad_input);
+        }
+        if (parser_.header_done()) break;
+      }
+      if (auto ec = co_await fill()) {
+        failed_ = true;
+        co_return ec;
+      }
+    }
+    const auto status = parser_.head().status;
+    if (status >= 100 && status < 200 && status != 101) continue;  // interim: 100 Continue etc.
+    head_read_ = true;
+    co_return &parser_.head();
+  }
+}
+
+awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
+  for (;;) {
+    if (parser_.done()) co_return std::string_view{};
+    if (!in_.empty()) {
+      boost::system::error_code ec;
+      const auto n = parser_.put(in_.readable(), ec);
+      const auto piece = parser_.body_piece();
+      in_.consume(n);
+      if (!piece.empty()) co_return piece;
+      if (ec && ec != boost::beast::http::error::need_more) {
+        failed_ = true;
+        co_return make_error_code(core::Errc::bad_input);
+      }
+      if (n > 0) continue;
+    }
+    auto ec = co_await fill();
+    if (ec == core::Errc::closed) {
+      if (parser_.need_eof()) {  // body delimited by close: the end
+        boost::system::error_code eec;
+        parser_.put_eof(eec);
+        failed_ = true;  // never reuse
+        co_return std::string_view{};
+      }
+      failed_ = true;
+      co_return ec;  // truncated
+    }
+    if (ec) co_return ec;
+  }
+}
+
+// ---- Client ----
+
+Client::Client(asio::any_io_executor ex, ClientOptions options)
+    : ex_(std::move(ex)), options_(options) {}
+
+Client::~Client() = default;
+
+std::size_t Client::idle_connections() const {
+  std::size_t n = 0;
+  for (const auto& [ep, q] : idle_) n += q.size();
+  return n;
+}
+
+void Client::write_request_head(std::string& out, const ClientRequest& req, const tcp::endpoint& ep) {
+  auto method = boost::beast::http::to_string(req.method);
+  out.append(method.data(), method.size());
+  out += ' ';
+  out += req.target;
+  out += " HTTP/1.1\r\n";
+  bool has_host = false, has_length = false, has_te = false;
+  for (const auto& h : req.headers) {
+    if (h.name.find_first_of("\r\n") != std::string_view::npos ||
+        h.value.find_first_of("\r\n") != std::string_view::npos)
+      continue;  // never let a value split the head
+    has_host = has_host || iequals(h.name, "host");
+    has_length = has_length || iequals(h.name, "content-length");
+    has_te = has_te || iequals(h.name, "transfer-encoding");
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (!has_host) {
+    out += "Host: ";
+    if (ep.address().is_v6()) {
+      out += '[';
+      out += ep.address().to_string();
+      out += ']';
+    } else {
+      out += ep.address().to_string();
+    }
+    out += ':';
+    out += std::to_string(ep.port());
+    out += "\r\n";
+  }
+  const bool body_method = req.method == Verb::post || req.method == Verb::put ||
+                           req.method == Verb::patch;
+  if (!has_length && !has_te && (!req.body.empty() || body_method)) {
+    out += "Content-Length: ";
+    out += std::to_string(req.body.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::endpoint& ep) {
+  if (auto it = idle_.find(ep); it != idle_.end()) {
+    auto& q = it->second;
+    const auto now = clock_type::now();
+    while (!q.empty()) {
+      auto c = std::move(q.back());  // most recently used first: warmest, least likely stale
+      q.pop_back();
+      if (now - c->idle_since() > options_.idle_timeout) continue;
+      if (c->begin_exchange()) co_return c;
+    }
+  }
+  auto c = std::make_unique<ClientConnection>(ex_, ep, options_);
+  if (auto ec = co_await c->connect()) co_return ec;
+  c->begin_exchange();
+  co_return c;
+}
+
+void Client::release(std::unique_ptr<ClientConnection> c) {
+  if (!c || !c->reusable()) return;
+  auto& q = idle_[c->endpoint()];
+  if (q.size() >= options_.max_idle_per_upstream) return;
+  c->mark_idle();
+  q.push_back(std::move(c));
+}
+
+awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const ClientRequest& req,
+                                                  bool fresh) {
+  std::unique_ptr<ClientConnection> c;
+  if (fresh) {
+    c = std::make_unique<ClientConnection>(ex_, ep, options_);
+    if (auto ec = co_await c->connect()) co_return ec;
+    c->begin_exchange();
+  } else {
+    auto acquired = co_await acquire(ep);
+    if (!acquired) co_return acquired.error();
+    c = std::move(*acquired);
+  }
+  c->set_total_deadline(clock_type::now() + options_.total_timeout);
+  std::string head;
+  head.reserve(256);
+  write_request_head(head, req, ep);
+  const std::string_view parts[] = {head, req.body};
+  ClientResponse resp;
+  resp.reused_connection = c->reused();
+  if (auto ec = co_await c->write(parts)) {
+    if (c->reused() && !c->got_response_bytes()) co_return make_error_code(core::Errc::closed);
+    co_return ec;
+  }
+  auto h = co_await c->read_head(req.method == Verb::head);
+  if (!h) {
+    if (c->reused() && !c->got_response_bytes() && h.error() == core::Errc::closed)
+      co_return make_error_code(core::Errc::closed);
+    co_return h.error();
+  }
+  resp.status = (*h)->status;
+  for (const auto& f : (*h)->headers) resp.headers.emplace_back(f.name, f.value);
+  for (;;) {
+    auto piece = co_await c->read_body_some();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) break;
+    if (resp.body.size() + piece->size() > options_.max_body_bytes)
+      co_return make_error_code(core::Errc::limit_exceeded);
+    resp.body.append(*piece);
+  }
+  release(std::move(c));
+  co_return resp;
+}
+
+awaitable<Result<ClientResponse>> Client::request(const tcp::endpoint& ep, const ClientRequest& req) {
+  auto r = co_await attempt(ep, req, false);
+  const bool idempotent = req.method == Verb::get || req.method == Verb::head ||
+                          req.method == Verb::options || req.method == Verb::put ||
+                          req.method == Verb::delete_ || req.method == Verb::trace;
+  // A pooled connection the server closed just as we reused it: one retry on a new one.
+  if (!r && r.error() == core::Errc::closed && idempotent) r = co_await attempt(ep, req, true);
+  co_return r;
+}
+
+}  // namespace tenx::http

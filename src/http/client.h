@@ -1,0 +1,150 @@
+#pragma once
+// HTTP/1.1 client with a keep-alive connection pool per (thread, upstream).
+//
+// A Client belongs to one event-loop thread (create one per runtime thread); it is not
+// thread-safe and needs no lock. Two ways to use it:
+//
+//   1. Buffered: `co_await client.request(endpoint, req)` -> status, headers, body.
+//   2. Streamed (the gateway's proxy path): `auto c = co_await client.acquire(endpoint)`, then
+//      c->write(bytes...), c->read_head(), c->read_body_some() until empty, and
+//      client.release(std::move(c)) — which pools it only if it is clean to reuse.
+//
+// Reuse rules: a connection goes back to the pool only when the response was read to its
+// end, neither side said `Connection: close`, the response was not delimited by close, and
+// no error or timeout happened. An idle pooled connection that the server has closed (or
+// that has unexpected bytes waiting) is detected with a non-blocking peek and dropped before
+// use. Idle connections older than idle_timeout are dropped. A buffered request that fails
+// on a reused connection before any response byte arrived is retried once on a new
+// connection if its method is idempotent (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+//
+// Timeouts: connect, read (longest wait for the next bytes of the response) and total (the
+// whole buffered request). Errors: Errc::timeout, Errc::closed (peer closed early),
+// Errc::bad_input (malformed response), Errc::limit_exceeded, or the socket's error code.
+#include "core/result.h"
+#include "http/io_buffer.h"
+#include "http/message.h"
+#include "http/parser.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tenx::http {
+
+namespace detail {
+class Watchdog;
+}
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds total_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};  // pooled connections older than this close
+  std::size_t max_idle_per_upstream = 64;
+  std::uint32_t max_header_bytes = 64 * 1024;
+  std::uint64_t max_body_bytes = 64 * 1024 * 1024;  // buffered request() only
+};
+
+struct ClientRequest {
+  Verb method = Verb::get;
+  std::string_view target = "/";
+  std::span<const Header> headers;  // Host is added unless given; Content-Length from body
+  std::string_view body;
+};
+
+struct ClientResponse {
+  unsigned status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool reused_connection = false;
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+class ClientConnection {
+ public:
+  ClientConnection(const boost::asio::any_io_executor& ex, boost::asio::ip::tcp::endpoint ep,
+                   const ClientOptions& options);
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  boost::asio::awaitable<error_code> connect();
+  // Writes all of `parts` (a request head and body pieces, already framed).
+  boost::asio::awaitable<error_code> write(std::span<const std::string_view> parts);
+  // Reads the response head (skipping 1xx interim responses). head_request: the request was
+  // HEAD, so the response has no body whatever its headers say.
+  boost::asio::awaitable<Result<const ResponseHead*>> read_head(bool head_request);
+  // Next body piece; empty at the end. Valid until the next call.
+  boost::asio::awaitable<Result<std::string_view>> read_body_some();
+
+  // Overall deadline for the exchange under way (reads never wait past it).
+  void set_total_deadline(std::chrono::steady_clock::time_point t) { total_deadline_ = t; }
+  bool reusable() const;
+  bool reused() const { return uses_ > 1; }
+  bool got_response_bytes() const { return got_bytes_; }
+  // Prepares a pooled connection for its next exchange; false if it went stale.
+  bool begin_exchange();
+  const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
+  void mark_idle() { idle_since_ = std::chrono::steady_clock::now(); }
+
+ private:
+  boost::asio::awaitable<error_code> fill();
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  const ClientOptions& options_;
+  std::shared_ptr<detail::Watchdog> watchdog_;
+  IoBuffer in_;
+  ResponseParser parser_;
+  std::chrono::steady_clock::time_point total_deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point idle_since_{};
+  std::uint64_t uses_ = 0;
+  bool connected_ = false;
+  bool failed_ = false;
+  bool got_bytes_ = false;
+  bool head_read_ = false;
+};
+
+class Client {
+ public:
+  Client(boost::asio::any_io_executor ex, ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  boost::asio::awaitable<Result<ClientResponse>> request(const boost::asio::ip::tcp::endpoint& ep,
+                                                         const ClientRequest& req);
+
+  // A pooled connection if a clean one exists, else a new connected one.
+  boost::asio::awaitable<Result<std::unique_ptr<ClientConnection>>> acquire(
+      const boost::asio::ip::tcp::endpoint& ep);
+  void release(std::unique_ptr<ClientConnection> c);
+
+  std::size_t idle_connections() const;
+  const ClientOptions& options() const { return options_; }
+
+  // Serializes a request head (with Host and Content-Length) into out.
+  static void write_request_head(std::string& out, const ClientRequest& req,
+                                 const boost::asio::ip::tcp::endpoint& ep);
+
+ private:
+  boost::asio::awaitable<Result<ClientResponse>> attempt(const boost::asio::ip::tcp::endpoint& ep,
+                                                         const ClientRequest& req, bool fresh);
+  boost::asio::any_io_executor ex_;
+  ClientOptions options_;
+  std::map<boost::asio::ip::tcp::endpoint, std::deque<std::unique_ptr<ClientConnection>>> idle_;
+};
+
+}  // namespace tenx::http

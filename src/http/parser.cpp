@@ -1,0 +1,262 @@
+#include "http/parser.h"
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <new>
+
+namespace tenx::http {
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+template <bool IsRequest>
+struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsRequest> {
+  explicit Impl(MessageParser& owner) : owner(owner) {}
+  MessageParser& owner;
+
+  bool in_input(std::string_view v) const {
+    return v.empty() || (v.data() >= owner.input_begin_ && v.data() + v.size() <= owner.input_end_);
+  }
+
+  void on_request_impl(beast::http::verb method, beast::string_view method_str,
+                       beast::string_view target, int version, error_code& ec) override {
+    if constexpr (IsRequest) {
+      auto& h = owner.head_;
+      h.method = method;
+      h.method_string = method_str;
+      h.target = target;
+      h.version = static_cast<unsigned>(version);
+      if (version != 10 && version != 11) {
+        owner.pending_error_ = ParseError::bad_request;
+        ec = beast::http::error::bad_version;
+      }
+    }
+  }
+
+  void on_response_impl(int code, beast::string_view reason, int version, error_code& ec) override {
+    if constexpr (!IsRequest) {
+      auto& h = owner.head_;
+      h.status = static_cast<unsigned>(code);
+      h.reason = reason;
+      h.version = static_cast<unsigned>(version);
+    }
+  }
+
+  void on_field_impl(beast::http::field name, beast::string_view name_sv, beast::string_view value_sv,
+                     error_code& ec) override {
+    const std::string_view name_string = name_sv;
+    const std::string_view value = value_sv;
+    // Beast joins obs-fold lines into a scratch buffer: a value outside the input is one.
+    if (!in_input(value) || !in_input(name_string)) {
+      owner.pending_error_ = ParseError::bad_request;
+      ec = beast::http::error::bad_value;
+      return;
+    }
+    owner.head_.headers.push_back({name, name_string, value});
+    if constexpr (IsRequest) {
+      if (name == beast::http::field::host) {
+        ++owner.host_count_;
+      } else if (name == beast::http::field::transfer_encoding) {
+        owner.te_seen_ = true;
+        // RFC 9112 §6.1: the final coding must be chunked; we implement no other coding.
+        std::string_view v = value;
+        owner.te_chunked_final_ = false;
+        while (!v.empty()) {
+          auto comma = v.find(',');
+          auto tok = trim(v.substr(0, comma));
+          v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+          if (tok.empty()) continue;
+          if (iequals(tok, "chunked")) {
+            owner.te_chunked_final_ = true;
+          } else {
+            owner.te_chunked_final_ = false;
+            owner.te_unknown_ = true;
+          }
+        }
+      } else if (name == beast::http::field::expect) {
+        owner.head_.expect_continue = iequals(trim(value), "100-continue");
+      }
+    }
+  }
+
+  void on_header_impl(error_code& ec) override {
+    auto& h = owner.head_;
+    h.keep_alive = this->keep_alive();
+    h.chunked = this->chunked();
+    if (auto cl = this->content_length()) h.content_length = *cl;
+    if constexpr (IsRequest) {
+      if (owner.te_seen_) {
+        // RFC 9112 §6.1: in a request, chunked must be the final coding (else 400); codings
+        // before it we do not implement (501). HTTP/1.0 has no Transfer-Encoding (400).
+        if (h.version < 11 || !owner.te_chunked_final_) {
+          owner.pending_error_ = ParseError::bad_request;
+          ec = beast::http::error::bad_transfer_encoding;
+          return;
+        }
+        if (owner.te_unknown_) {
+          owner.pending_error_ = ParseError::not_implemented;
+          ec = beast::http::error::bad_transfer_encoding;
+          return;
+        }
+      }
+      if (h.version == 11 && owner.host_count_ != 1) {
+        owner.pending_error_ = ParseError::bad_request;
+        ec = beast::http::error::bad_field;
+        return;
+      }
+      if (owner.host_count_ > 1) {
+        owner.pending_error_ = ParseError::bad_request;
+        ec = beast::http::error::bad_field;
+        return;
+      }
+    } else {
+      h.has_body = !(h.status / 100 == 1 || h.status == 204 || h.status == 304 || skip_body_);
+    }
+  }
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+
+  std::size_t on_body_impl(beast::string_view body, error_code&) override {
+    owner.body_piece_ = body;
+    owner.body_bytes_ += body.size();
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+    owner.body_piece_ = body;
+    owner.body_bytes_ += body.size();
+    return body.size();
+  }
+
+  void on_finish_impl(error_code&) override {}
+
+  bool skip_body_ = false;
+};
+
+template <bool IsRequest>
+MessageParser<IsRequest>::MessageParser() : impl_(std::make_unique<Impl>(*this)) {
+  storage_.reserve(1024);
+  head_.headers.items().reserve(32);
+}
+
+template <bool IsRequest>
+MessageParser<IsRequest>::~MessageParser() = default;
+
+template <bool IsRequest>
+void MessageParser<IsRequest>::reset(const ParserLimits& limits, bool skip_body) {
+  // Beast parsers cannot be reused: rebuild in place, keeping the allocation.
+  impl_->~Impl();
+  new (impl_.get()) Impl(*this);
+  impl_->header_limit(limits.max_header_bytes);
+  impl_->body_limit(limits.max_body_bytes ? boost::optional<std::uint64_t>(*limits.max_body_bytes)
+                                          : boost::none);
+  if constexpr (!IsRequest) {
+    impl_->skip(skip_body);
+    impl_->skip_body_ = skip_body;
+  }
+  head_.headers.clear();
+  head_.content_length.reset();
+  head_.keep_alive = true;
+  head_.chunked = false;
+  if constexpr (IsRequest) {
+    head_.method = Verb::unknown;
+    head_.method_string = {};
+    head_.target = {};
+    head_.expect_continue = false;
+  } else {
+    head_.status = 0;
+    head_.reason = {};
+    head_.has_body = true;
+  }
+  body_piece_ = {};
+  body_bytes_ = 0;
+  pending_error_ = ParseError::none;
+  header_seen_ = false;
+  host_count_ = 0;
+  te_seen_ = te_chunked_final_ = te_unknown_ = false;
+}
+
+template <bool IsRequest>
+void MessageParser<IsRequest>::rebase(const char* base, std::size_t n) {
+  storage_.assign(base, n);
+  const char* to = storage_.data();
+  auto fix = [&](std::string_view& v) {
+    if (v.empty()) {
+      v = {};
+      return;
+    }
+    v = std::string_view(to + (v.data() - base), v.size());
+  };
+  if constexpr (IsRequest) {
+    fix(head_.method_string);
+    fix(head_.target);
+  } else {
+    fix(head_.reason);
+  }
+  for (auto& h : head_.headers.items()) {
+    fix(h.name);
+    fix(h.value);
+  }
+}
+
+template <bool IsRequest>
+std::size_t MessageParser<IsRequest>::put(std::string_view data, error_code& ec) {
+  body_piece_ = {};
+  input_begin_ = data.data();
+  input_end_ = data.data() + data.size();
+  const std::size_t n = impl_->put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  if (!header_seen_ && impl_->is_header_done()) {
+    header_seen_ = true;
+    rebase(data.data(), n);
+  } else if (!header_seen_ && ec && ec != beast::http::error::need_more) {
+    // Keep what was parsed of a refused head readable (for logs); views must not dangle.
+    rebase(data.data(), data.size());
+  }
+  return n;
+}
+
+template <bool IsRequest>
+void MessageParser<IsRequest>::put_eof(error_code& ec) {
+  impl_->put_eof(ec);
+}
+
+template <bool IsRequest>
+bool MessageParser<IsRequest>::got_some() const {
+  return impl_->got_some();
+}
+template <bool IsRequest>
+bool MessageParser<IsRequest>::header_done() const {
+  return impl_->is_header_done();
+}
+template <bool IsRequest>
+bool MessageParser<IsRequest>::done() const {
+  return impl_->is_done();
+}
+template <bool IsRequest>
+bool MessageParser<IsRequest>::need_eof() const {
+  return impl_->need_eof();
+}
+
+template <bool IsRequest>
+ParseError MessageParser<IsRequest>::classify(const error_code& ec) const {
+  if (!ec || ec == beast::http::error::need_more) return ParseError::none;
+  if (pending_error_ != ParseError::none) return pending_error_;
+  if (ec == beast::http::error::header_limit) return ParseError::header_too_large;
+  if (ec == beast::http::error::body_limit) return ParseError::body_too_large;
+  return ParseError::bad_request;
+}
+
+template class MessageParser<true>;
+template class MessageParser<false>;
+
+}  // namespace tenx::http

@@ -1,0 +1,103 @@
+#pragma once
+// MessageParser: incremental HTTP/1.1 message parser built on Beast's basic_parser, used
+// only to find message boundaries and decode framing (Content-Length, chunked). It never
+// builds a header map: fields are recorded as views into one per-parser storage string that
+// is reused for the next message, so a steady stream of requests allocates nothing.
+//
+// Usage (one parser per connection, one message at a time):
+//   parser.reset(limits);                 // before each message
+//   n = parser.put(bytes, ec);            // feed; consume n bytes from your buffer
+//   parser.header_done() -> parser.head() is valid (views into parser storage)
+//   while (!parser.done()) { n = parser.put(bytes, ec); use parser.body_piece(); }
+//
+// Beyond Beast's own checks (differing Content-Length, Content-Length with chunked, invalid
+// chunk sizes, header and body limits) requests are rejected when they carry obsolete line
+// folding, a Transfer-Encoding whose final coding is not chunked (400), a coding other than
+// chunked (501), Transfer-Encoding in HTTP/1.0, or a missing / repeated Host in HTTP/1.1.
+// These are the request-smuggling guards of RFC 9112 §6.1, §6.3 and §3.2.
+//
+// Not thread-safe; belongs to its connection's thread.
+#include "http/message.h"
+
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tenx::http {
+
+// Why a message was refused; maps to the response status the server sends.
+enum class ParseError {
+  none = 0,
+  bad_request,       // 400
+  header_too_large,  // 431 (431 for requests; 502 when an upstream sends it)
+  body_too_large,    // 413
+  not_implemented,   // 501 (unknown transfer coding)
+};
+
+struct ParserLimits {
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::optional<std::uint64_t> max_body_bytes = 8 * 1024 * 1024;  // nullopt: unlimited
+};
+
+template <bool IsRequest>
+class MessageParser {
+ public:
+  using Head = std::conditional_t<IsRequest, RequestHead, ResponseHead>;
+
+  MessageParser();
+  ~MessageParser();
+  MessageParser(const MessageParser&) = delete;
+  MessageParser& operator=(const MessageParser&) = delete;
+
+  // Starts a new message. For responses, skip_body means "this answers a HEAD request".
+  void reset(const ParserLimits& limits, bool skip_body = false);
+
+  // Parses from `data`; returns the number of bytes consumed. ec is need_more when more input
+  // is needed (consume the returned count and call again with more). body_piece() holds the
+  // body bytes decoded by this call (a view into `data`, valid until `data` changes).
+  std::size_t put(std::string_view data, boost::system::error_code& ec);
+  // For a response delimited by connection close.
+  void put_eof(boost::system::error_code& ec);
+
+  bool got_some() const;
+  bool header_done() const;
+  bool done() const;
+  bool need_eof() const;
+  Head& head() { return head_; }
+  const Head& head() const { return head_; }
+  std::string_view body_piece() const { return body_piece_; }
+  std::uint64_t body_bytes() const { return body_bytes_; }
+
+  // Classifies an error returned by put().
+  ParseError classify(const boost::system::error_code& ec) const;
+
+ private:
+  friend class ParserAccess;
+  struct Impl;
+  void rebase(const char* base, std::size_t n);
+
+  Head head_;
+  std::string storage_;  // the header bytes the views in head_ point into
+  std::unique_ptr<Impl> impl_;
+  std::string_view body_piece_;
+  std::uint64_t body_bytes_ = 0;
+  ParseError pending_error_ = ParseError::none;
+  const char* input_begin_ = nullptr;
+  const char* input_end_ = nullptr;
+  bool header_seen_ = false;
+  // Request-only checks, collected while fields arrive.
+  unsigned host_count_ = 0;
+  bool te_seen_ = false;
+  bool te_chunked_final_ = false;
+  bool te_unknown_ = false;
+};
+
+using RequestParser = MessageParser<true>;
+using ResponseParser = MessageParser<false>;
+
+}  // namespace tenx::http

@@ -1,0 +1,157 @@
+#pragma once
+// HTTP/1.1 server: one accept loop per runtime thread (SO_REUSEPORT), one coroutine per
+// connection, one Exchange per request.
+//
+// Data flow for a connection (all on the thread that accepted it):
+//   socket -> IoBuffer -> RequestParser (head views) -> Exchange -> Handler
+//          <- out buffer (responses batched while pipelined requests are waiting) <-
+//
+// Requests on a connection are handled one at a time, in order, so pipelined responses go
+// out in order. A handler either queues a whole response with respond() (written when the
+// handler returns, together with any other pipelined responses) or streams one with
+// start_response() / write_body() / end_response(). Request bodies are streamed too:
+// read_body_some() hands out pieces as they arrive (de-chunked), or read_body() collects a
+// bounded body.
+//
+// Limits (ServerLimits) answer with the status a client expects and close the connection:
+// 431 header too large, 413 body too large, 408 header not received in time, 400 malformed
+// or smuggling-prone framing, 501 unknown transfer coding, 503 too many connections. Idle
+// keep-alive connections are closed after idle_timeout.
+//
+// Drain (runtime drain hook): listeners close, idle connections close, busy ones finish their
+// request and answer it with `Connection: close`.
+//
+// Metrics: http_requests_total{method,route,status}, http_request_duration_seconds{method,
+// route}, http_connections_active, http_connections_total, http_rejected_total{reason}.
+#include "core/result.h"
+#include "core/runtime.h"
+#include "http/message.h"
+#include "http/parser.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tenx::http {
+
+struct ServerLimits {
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body_bytes = 8 * 1024 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};  // first byte -> end of head
+  std::chrono::milliseconds idle_timeout{75'000};    // keep-alive wait for the next request
+  std::chrono::milliseconds body_timeout{30'000};    // longest wait for more body bytes
+  std::chrono::milliseconds send_timeout{30'000};    // longest wait for the peer to take bytes
+  std::uint32_t max_connections = 10'000;            // over all threads
+  std::uint32_t max_requests_per_connection = 0;     // 0: unlimited
+};
+
+class AccessLog;
+class Exchange;
+namespace detail {
+class Connection;
+struct ServerShared;
+}  // namespace detail
+
+// A request handler. It must either respond (respond / respond_error / a streamed response)
+// or the server answers 500 and counts a bug.
+using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8080";
+  ServerLimits limits;
+  std::string server_name = "tenx";  // the Server header; empty: none
+  std::shared_ptr<AccessLog> access_log;
+};
+
+class Exchange {
+ public:
+  const RequestHead& request() const;
+  const boost::asio::ip::tcp::endpoint& peer() const;
+  std::chrono::steady_clock::time_point started() const { return started_; }
+
+  // The route label for metrics and logs (a pattern such as "/api/posts/{id}"). The view must
+  // stay valid for the server's lifetime (routers keep their patterns).
+  void set_route(std::string_view label) { route_ = label; }
+  std::string_view route() const { return route_; }
+  void add_param(std::string_view name, std::string_view value) {
+    params_.push_back({name, value});
+  }
+  std::optional<std::string_view> param(std::string_view name) const;
+
+  // ---- request body ----
+  // The next piece of the (de-chunked) body; empty when the body is complete. The view is
+  // valid until the next call. Errors: Errc::limit_exceeded (over max_body_bytes),
+  // Errc::bad_input (bad framing), Errc::timeout, or the socket's error.
+  boost::asio::awaitable<Result<std::string_view>> read_body_some();
+  // Appends the whole body to out (bounded by max_body_bytes).
+  boost::asio::awaitable<error_code> read_body(std::string& out);
+  bool body_done() const;
+
+  // ---- buffered response (sent when the handler returns) ----
+  void respond(unsigned status, std::string_view content_type, std::string_view body,
+               std::span<const Header> headers = {});
+  // {"error": code, "message": message} with the given status.
+  void respond_error(unsigned status, std::string_view code, std::string_view message,
+                     std::span<const Header> headers = {});
+
+  // ---- streamed response ----
+  // content_length nullopt: chunked (HTTP/1.1) or delimited by close (HTTP/1.0).
+  boost::asio::awaitable<error_code> start_response(unsigned status,
+                                                    std::span<const Header> headers,
+                                                    std::optional<std::uint64_t> content_length);
+  boost::asio::awaitable<error_code> write_body(std::string_view data);
+  boost::asio::awaitable<error_code> end_response();
+
+  bool responded() const { return status_ != 0; }
+  unsigned status() const { return status_; }
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+  // Answer with `Connection: close` and close afterwards.
+  void close_after() { close_ = true; }
+
+ private:
+  friend class detail::Connection;
+  explicit Exchange(detail::Connection& c) : conn_(c) {}
+  detail::Connection& conn_;
+  std::chrono::steady_clock::time_point started_;
+  std::string_view route_ = "unmatched";
+  std::vector<std::pair<std::string_view, std::string_view>> params_;
+  unsigned status_ = 0;
+  std::uint64_t bytes_sent_ = 0;
+  bool close_ = false;
+  bool streaming_ = false;
+  bool stream_chunked_ = false;
+  bool stream_ended_ = false;
+  std::optional<std::uint64_t> stream_left_;
+  ParseError body_error_ = ParseError::none;
+};
+
+class Server {
+ public:
+  Server(core::Runtime& runtime, ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the listeners (one per runtime thread) and starts accepting. Throws at start-up if
+  // the address cannot be bound. Registers a drain hook with the runtime.
+  void start();
+  // The bound address (the real port when listening on port 0).
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Swaps the handler for new requests (hot reload); in-flight requests keep the old one.
+  void set_handler(Handler handler);
+  std::size_t active_connections() const;
+
+ private:
+  std::shared_ptr<detail::ServerShared> shared_;
+};
+
+}  // namespace tenx::http

@@ -1,0 +1,84 @@
+// tenx: one binary, subcommands. This file only wires the command line to the modules.
+#include "config/config.h"
+#include "gateway/gateway.h"
+
+#include <CLI/CLI.hpp>
+#include <boost/version.hpp>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#ifndef TENX_VERSION
+#define TENX_VERSION "0.1.0"
+#endif
+
+namespace {
+
+// A TOML basic string for a --set override built from a quick flag.
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tenx: the performance and scalability stack (gateway, app, bench, ...)", "tenx"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tenx ") + TENX_VERSION);
+
+  auto* version = app.add_subcommand("version", "Print the version and build information");
+  version->callback([] {
+    std::cout << "tenx " << TENX_VERSION << " (C++20, Boost " << BOOST_VERSION / 100000 << "."
+              << BOOST_VERSION / 100 % 1000 << ", built " << __DATE__ << ")\n";
+  });
+
+  auto* config_cmd = app.add_subcommand("config", "Work with tenx configuration files");
+  config_cmd->require_subcommand(1);
+  auto* check = config_cmd->add_subcommand("check", "Validate a config file without starting anything");
+  std::string check_file;
+  std::vector<std::string> check_sets;
+  check->add_option("FILE", check_file, "TOML config file")->required();
+  check->add_option("--set", check_sets, "Override a key, e.g. --set server.threads=4");
+  int exit_code = 0;
+  check->callback([&] {
+    try {
+      auto c = tenx::config::load_file(check_file, check_sets);
+      std::cout << check_file << ": ok (" << c.gateway.routes.size() << " routes)\n";
+    } catch (const tenx::config::Error& e) {
+      std::cerr << e.what() << "\n";
+      exit_code = 2;
+    }
+  });
+
+  auto* gw = app.add_subcommand("gateway", "Run the gateway (routes, fixed responses, /health, /metrics)");
+  tenx::gateway::RunOptions gw_opts;
+  std::string listen, access_log, log_level;
+  int threads = -1;
+  gw->add_option("-c,--config", gw_opts.config_path, "TOML config file");
+  gw->add_option("--listen", listen, "Listen address, e.g. 127.0.0.1:8080 (server.listen)");
+  gw->add_option("--threads", threads, "Event-loop threads; 0 = one per core (server.threads)")
+      ->check(CLI::Range(0, 256));
+  gw->add_option("--access-log", access_log, "off, stdout, stderr or a file (log.access_log)");
+  gw->add_option("--log-level", log_level, "trace, debug, info, warn, error, off (log.level)");
+  gw->add_option("--set", gw_opts.overrides, "Override any config key: --set KEY=VALUE");
+  gw->callback([&] {
+    if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
+    if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));
+    if (!access_log.empty()) gw_opts.overrides.push_back("log.access_log=" + toml_string(access_log));
+    if (!log_level.empty()) gw_opts.overrides.push_back("log.level=" + toml_string(log_level));
+    exit_code = tenx::gateway::run(gw_opts);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}
