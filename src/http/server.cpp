@@ -149,6 +149,7 @@ class Connection : public ConnectionHook {
   awaitable<void> reject(unsigned status, std::string_view reason, std::string_view message);
   awaitable<bool> discard_body(Exchange& ex);
   void finish_exchange(Exchange& ex);
+  ParseError skip_buffered_body();
   void shutdown();
 
   ServerShared& shared_;
@@ -488,6 +489,17 @@ awaitable<bool> Connection::discard_body(Exchange& ex) {
   co_return true;
 }
 
+ParseError Connection::skip_buffered_body() {
+  while (!parser_.done() && !in_.empty()) {
+    boost::system::error_code ec;
+    const auto n = parser_.put(in_.readable(), ec);
+    in_.consume(n);
+    if (ec && ec != boost::beast::http::error::need_more) return parser_.classify(ec);
+    if (n == 0) break;
+  }
+  return ParseError::none;
+}
+
 void Connection::finish_exchange(Exchange& ex) {
   const auto& req = parser_.head();
   const auto elapsed = clock_type::now() - ex.started_;
@@ -608,6 +620,7 @@ awaitable<void> Connection::run() {
     // ---- dispatch ----
     Exchange ex(*this);
     ex.started_ = clock_type::now();
+    const std::size_t out_mark = out_.size();
     const auto handler = thread_.handler;  // a reload swaps it; this request keeps its own
     try {
       co_await (*handler)(ex);
@@ -637,6 +650,29 @@ awaitable<void> Connection::run() {
         ex.stream_ended_ = true;  // close-delimited or complete: nothing more to send
       } else {
         broken_ = true;
+      }
+    }
+    if (!parser_.done() && !ex.streaming_ && ex.body_error_ == ParseError::none) {
+      // The handler answered without reading the body. Check the part already received, as
+      // nginx does when it discards a body: a framing error there (a bad chunk size) turns the
+      // queued answer into 400 / 413 and the connection closes, so the bytes are never taken
+      // for a next request.
+      const auto err = skip_buffered_body();
+      if (err != ParseError::none) {
+        out_.resize(out_mark);
+        ex.status_ = 0;
+        ex.bytes_sent_ = 0;
+        ex.body_error_ = err;
+        broken_ = true;
+        if (err == ParseError::body_too_large) {
+          respond(ex, 413, "application/json",
+                  error_body("body_too_large", "request body exceeds " +
+                                                   std::to_string(limits.max_body_bytes) + " bytes"),
+                  {});
+        } else {
+          respond(ex, 400, "application/json",
+                  error_body("bad_request", "malformed request body framing"), {});
+        }
       }
     }
     bool keep = keep_alive_ && !broken_ && !ex.close_;
