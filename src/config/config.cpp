@@ -150,6 +150,15 @@ class Reader {
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
+// "HOST:PORT", ":PORT", "PORT" or "[v6]:PORT"; the address itself is checked when binding.
+bool valid_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return std::stoul(port) <= 65535;
+}
+
 void read_server(Reader r, ServerSection& s) {
   r.str("listen", s.listen);
   r.integer("threads", s.threads, 0, 256);
@@ -165,7 +174,9 @@ void read_server(Reader r, ServerSection& s) {
   r.str("server_name", s.server_name);
   if (s.server_name.find_first_of("\r\n") != std::string::npos)
     r.error("server_name", "'server.server_name' must not contain line breaks");
-  if (s.listen.empty()) r.error("listen", "'server.listen' must not be empty");
+  if (!valid_listen(s.listen))
+    r.error("listen", "'server.listen' must be HOST:PORT, :PORT or PORT with a numeric port "
+                      "up to 65535 (e.g. \"127.0.0.1:8080\"); not '" + s.listen + "'");
   r.done();
 }
 

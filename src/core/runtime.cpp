@@ -28,6 +28,12 @@ Runtime::Runtime(RuntimeOptions options) : options_(options), guards_(std::make_
     loops_.push_back(std::make_unique<asio::io_context>(1));
     guards_->work.emplace_back(loops_.back()->get_executor());
   }
+  // Install the handlers now rather than in run(): a process announces readiness (the gateway
+  // prints its listening line) before it calls run(), and a SIGTERM or SIGHUP sent in between
+  // must not meet the default action, which kills the process. Asio queues a signal that
+  // arrives before async_wait.
+  if (options_.handle_signals)
+    guards_->signals = std::make_unique<asio::signal_set>(control_, SIGINT, SIGTERM, SIGHUP);
 }
 
 Runtime::~Runtime() {
@@ -54,8 +60,7 @@ void Runtime::for_each_loop(const std::function<void(std::size_t)>& fn) {
 
 int Runtime::run() {
   auto control_guard = asio::make_work_guard(control_);
-  if (options_.handle_signals) {
-    guards_->signals = std::make_unique<asio::signal_set>(control_, SIGINT, SIGTERM, SIGHUP);
+  if (guards_->signals) {
     auto wait = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
     *wait = [this, wait](const boost::system::error_code& ec, int sig) {
       if (ec) return;

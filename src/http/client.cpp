@@ -72,6 +72,11 @@ bool ClientConnection::begin_exchange() {
   return true;
 }
 
+void ClientConnection::mark_idle() {
+  idle_since_ = clock_type::now();
+  watchdog_->disarm();  // a pooled connection must not keep the loop alive (drain)
+}
+
 bool ClientConnection::reusable() const {
   return connected_ && !failed_ && head_read_ && parser_.done() && parser_.head().keep_alive &&
          !parser_.need_eof() && in_.empty();
@@ -282,7 +287,8 @@ void Client::release(std::unique_ptr<ClientConnection> c) {
 }
 
 awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const ClientRequest& req,
-                                                  bool fresh) {
+                                                  bool fresh, bool& retryable) {
+  retryable = false;
   std::unique_ptr<ClientConnection> c;
   if (fresh) {
     c = std::make_unique<ClientConnection>(ex_, ep, options_);
@@ -301,13 +307,18 @@ awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const
   ClientResponse resp;
   resp.reused_connection = c->reused();
   if (auto ec = co_await c->write(parts)) {
-    if (c->reused() && !c->got_response_bytes()) co_return make_error_code(core::Errc::closed);
+    if (c->reused() && !c->got_response_bytes()) {
+      retryable = true;
+      co_return make_error_code(core::Errc::closed);
+    }
     co_return ec;
   }
   auto h = co_await c->read_head(req.method == Verb::head);
   if (!h) {
-    if (c->reused() && !c->got_response_bytes() && h.error() == core::Errc::closed)
+    if (c->reused() && !c->got_response_bytes() && h.error() == core::Errc::closed) {
+      retryable = true;
       co_return make_error_code(core::Errc::closed);
+    }
     co_return h.error();
   }
   resp.status = (*h)->status;
@@ -325,12 +336,14 @@ awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const
 }
 
 awaitable<Result<ClientResponse>> Client::request(const tcp::endpoint& ep, const ClientRequest& req) {
-  auto r = co_await attempt(ep, req, false);
+  bool retryable = false;
+  auto r = co_await attempt(ep, req, false, retryable);
   const bool idempotent = req.method == Verb::get || req.method == Verb::head ||
                           req.method == Verb::options || req.method == Verb::put ||
                           req.method == Verb::delete_ || req.method == Verb::trace;
-  // A pooled connection the server closed just as we reused it: one retry on a new one.
-  if (!r && r.error() == core::Errc::closed && idempotent) r = co_await attempt(ep, req, true);
+  // A pooled connection the server closed just as we reused it: one retry on a new one. Not
+  // after a truncated response or a close on a fresh connection, which Errc::closed also means.
+  if (!r && retryable && idempotent) r = co_await attempt(ep, req, true, retryable);
   co_return r;
 }
 

@@ -97,7 +97,7 @@ class ClientConnection {
   bool begin_exchange();
   const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
   std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
-  void mark_idle() { idle_since_ = std::chrono::steady_clock::now(); }
+  void mark_idle();
 
  private:
   boost::asio::awaitable<error_code> fill();
@@ -140,8 +140,11 @@ class Client {
                                  const boost::asio::ip::tcp::endpoint& ep);
 
  private:
+  // retryable: set when the failure is the retry case (a reused connection that failed
+  // before any response byte arrived).
   boost::asio::awaitable<Result<ClientResponse>> attempt(const boost::asio::ip::tcp::endpoint& ep,
-                                                         const ClientRequest& req, bool fresh);
+                                                         const ClientRequest& req, bool fresh,
+                                                         bool& retryable);
   boost::asio::any_io_executor ex_;
   ClientOptions options_;
   std::map<boost::asio::ip::tcp::endpoint, std::deque<std::unique_ptr<ClientConnection>>> idle_;

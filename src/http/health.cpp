@@ -36,10 +36,7 @@ asio::awaitable<std::vector<HealthChecks::Outcome>> HealthChecks::run() const {
   };
   auto st = std::make_shared<State>(ex, checks_.size());
   const auto start = clock_type::now();
-  std::chrono::milliseconds longest{0};
-  for (const auto& c : checks_) longest = std::max(longest, c.timeout);
   st->pending = checks_.size();
-  st->timer.expires_at(start + longest);
   for (std::size_t i = 0; i < checks_.size(); ++i) {
     asio::co_spawn(
         ex,
@@ -52,11 +49,24 @@ asio::awaitable<std::vector<HealthChecks::Outcome>> HealthChecks::run() const {
           }
           st->results[i] = std::move(r);
           st->done_at[i] = clock_type::now();
-          if (--st->pending == 0) st->timer.cancel();
+          --st->pending;
+          st->timer.cancel();  // the waiter re-evaluates what it still waits for
         },
         asio::detached);
   }
-  if (st->pending > 0) co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  // Wait until every check has finished or passed its own deadline, whichever is first for
+  // each: the report is never held up by a check that has already timed out.
+  for (;;) {
+    const auto now = clock_type::now();
+    auto next = clock_type::time_point::max();
+    for (std::size_t i = 0; i < checks_.size(); ++i) {
+      const auto deadline = start + checks_[i].timeout;
+      if (!st->results[i] && deadline > now) next = std::min(next, deadline);
+    }
+    if (next == clock_type::time_point::max()) break;
+    st->timer.expires_at(next);
+    co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   std::vector<Outcome> out;
   const auto now = clock_type::now();
   for (std::size_t i = 0; i < checks_.size(); ++i) {

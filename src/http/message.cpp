@@ -44,7 +44,10 @@ std::string_view RequestHead::query() const {
 }
 
 std::string_view reason_phrase(unsigned status) {
-  auto r = boost::beast::http::obsolete_reason(static_cast<Status>(status));
+  // Beast answers "<unknown-status>" for codes it does not know.
+  const auto s = boost::beast::http::int_to_status(status);
+  if (s == Status::unknown) return "Unknown";
+  auto r = boost::beast::http::obsolete_reason(s);
   return r.empty() ? std::string_view("Unknown") : std::string_view(r.data(), r.size());
 }
 

@@ -55,11 +55,22 @@ struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsReques
     const std::string_view name_string = name_sv;
     const std::string_view value = value_sv;
     // Beast joins obs-fold lines into a scratch buffer: a value outside the input is one.
-    if (!in_input(value) || !in_input(name_string)) {
+    // A fold right after the colon ("Transfer-Encoding:\r\n chunked") Beast skips as leading
+    // whitespace instead, leaving the value in the input: a line break between the colon and
+    // the value is that fold.
+    const char* colon = name_string.data() + name_string.size();
+    const bool folded_before_value =
+        in_input(name_string) && value.data() >= colon && value.data() <= owner.input_end_ &&
+        std::string_view(colon, static_cast<std::size_t>(value.data() - colon))
+                .find_first_of("\r\n") != std::string_view::npos;
+    if (!in_input(value) || !in_input(name_string) || folded_before_value) {
       owner.pending_error_ = ParseError::bad_request;
       ec = beast::http::error::bad_value;
       return;
     }
+    // RFC 9112 §7.1.2: a recipient that removes the chunked coding may discard trailer
+    // fields. We do: they sit in the caller's buffer, and the head must not point there.
+    if (this->is_header_done()) return;
     owner.head_.headers.push_back({name, name_string, value});
     if constexpr (IsRequest) {
       if (name == beast::http::field::host) {
@@ -158,6 +169,7 @@ void MessageParser<IsRequest>::reset(const ParserLimits& limits, bool skip_body)
   impl_->~Impl();
   new (impl_.get()) Impl(*this);
   impl_->header_limit(limits.max_header_bytes);
+  max_header_bytes_ = limits.max_header_bytes;
   impl_->body_limit(limits.max_body_bytes ? boost::optional<std::uint64_t>(*limits.max_body_bytes)
                                           : boost::none);
   if constexpr (!IsRequest) {
@@ -165,6 +177,7 @@ void MessageParser<IsRequest>::reset(const ParserLimits& limits, bool skip_body)
     impl_->skip_body_ = skip_body;
   }
   head_.headers.clear();
+  storage_.clear();  // keeps the capacity
   head_.content_length.reset();
   head_.keep_alive = true;
   head_.chunked = false;
@@ -188,14 +201,26 @@ void MessageParser<IsRequest>::reset(const ParserLimits& limits, bool skip_body)
 
 template <bool IsRequest>
 void MessageParser<IsRequest>::rebase(const char* base, std::size_t n) {
-  storage_.assign(base, n);
-  const char* to = storage_.data();
+  // Beast consumes the start line and complete fields of an unfinished head (the caller then
+  // drops those bytes), so storage_ may already hold the front of this head: append to it.
+  const std::string_view kept = storage_;
+  std::string joined;  // only when a head arrived in pieces
+  if (!kept.empty()) {
+    joined.reserve(kept.size() + n);
+    joined.append(kept);
+  }
+  std::string& out = kept.empty() ? storage_ : joined;
+  out.append(base, n);
+  const char* to = out.data();
   auto fix = [&](std::string_view& v) {
     if (v.empty()) {
       v = {};
       return;
     }
-    v = std::string_view(to + (v.data() - base), v.size());
+    if (v.data() >= kept.data() && v.data() + v.size() <= kept.data() + kept.size())
+      v = std::string_view(to + (v.data() - kept.data()), v.size());
+    else
+      v = std::string_view(to + kept.size() + (v.data() - base), v.size());
   };
   if constexpr (IsRequest) {
     fix(head_.method_string);
@@ -207,6 +232,7 @@ void MessageParser<IsRequest>::rebase(const char* base, std::size_t n) {
     fix(h.name);
     fix(h.value);
   }
+  if (!kept.empty()) storage_.swap(joined);
 }
 
 template <bool IsRequest>
@@ -215,12 +241,24 @@ std::size_t MessageParser<IsRequest>::put(std::string_view data, error_code& ec)
   input_begin_ = data.data();
   input_end_ = data.data() + data.size();
   const std::size_t n = impl_->put(boost::asio::const_buffer(data.data(), data.size()), ec);
-  if (!header_seen_ && impl_->is_header_done()) {
-    header_seen_ = true;
-    rebase(data.data(), n);
-  } else if (!header_seen_ && ec && ec != beast::http::error::need_more) {
-    // Keep what was parsed of a refused head readable (for logs); views must not dangle.
-    rebase(data.data(), data.size());
+  if (!header_seen_) {
+    const bool failed = ec && ec != beast::http::error::need_more;
+    if (impl_->is_header_done()) {
+      header_seen_ = true;
+      rebase(data.data(), n);
+    } else if (failed) {
+      // Keep what was parsed of a refused head readable (for logs); views must not dangle.
+      rebase(data.data(), data.size());
+    } else if (n > 0) {
+      // Part of an unfinished head was consumed (the caller will drop it): keep it.
+      rebase(data.data(), n);
+    }
+    // Beast applies its header limit to each call's input only; a head that arrives in
+    // pieces would escape it, so the whole head is checked here.
+    if (!failed && storage_.size() > max_header_bytes_) {
+      pending_error_ = ParseError::header_too_large;
+      ec = beast::http::error::header_limit;
+    }
   }
   return n;
 }

@@ -89,6 +89,7 @@ class MessageParser {
   ParseError pending_error_ = ParseError::none;
   const char* input_begin_ = nullptr;
   const char* input_end_ = nullptr;
+  std::uint32_t max_header_bytes_ = 0;  // for the whole head, however it arrives
   bool header_seen_ = false;
   // Request-only checks, collected while fields arrive.
   unsigned host_count_ = 0;

@@ -279,7 +279,7 @@ void Connection::shutdown() {
 awaitable<void> Connection::reject(unsigned status, std::string_view reason,
                                    std::string_view message) {
   shared_.metrics.rejected.series({reason}).inc();
-  out_.clear();
+  // out_ may hold responses to earlier pipelined requests: they go out first, in order.
   const std::string body = error_body(reason, message);
   out_ += "HTTP/1.1 ";
   out_ += status_label(status);
@@ -421,8 +421,11 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
   const auto& req = parser_.head();
   ex.status_ = status;
   ex.streaming_ = true;
-  ex.stream_left_ = content_length;
   const bool body = status_has_body(status);
+  // A HEAD response, 1xx, 204 and 304 carry no body whatever length the head announces, so
+  // there is nothing left to send (and nothing to fall short of).
+  ex.stream_left_ = body && req.method != Verb::head ? content_length
+                                                     : std::optional<std::uint64_t>(0);
   ex.stream_chunked_ = body && !content_length && req.version >= 11;
   if (body && !content_length && req.version < 11) ex.close_ = true;  // close-delimited
   const std::size_t before = out_.size();

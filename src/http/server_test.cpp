@@ -1,1 +1,687 @@
+// In-process tests of http::Server with Router, the JSON helpers, HealthChecks and the metrics
+// handler, driven by http::Client (and a raw socket where framing must be hand-written).
+#include "http/server.h"
+
+#include "core/blocking_pool.h"
+#include "http/client.h"
+#include "http/health.h"
+#include "http/json.h"
+#include "http/router.h"
+#include "http/test_harness.h"
+
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tenx::http {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using test_support::BlockingSocket;
+using test_support::exchange_streamed;
+using test_support::Gate;
+using test_support::Notification;
+using test_support::request_head;
+using test_support::send;
+using test_support::StreamedExchange;
+using test_support::TestServer;
+
+// Answers "<size>:<body>" so a test sees both the byte count and the de-chunked bytes.
+awaitable<void> echo(Exchange& ex) {
+  std::string body;
+  if (auto ec = co_await ex.read_body(body)) {
+    ex.respond_error(400, "bad_body", ec.message());
+    co_return;
+  }
+  ex.respond(200, "text/plain", std::to_string(body.size()) + ":" + body);
+}
+
+awaitable<void> hello(Exchange& ex) {
+  ex.respond(200, "text/plain", "hello");
+  co_return;
+}
+
+boost::json::object json_of(const ClientResponse& r) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r.body, ec);
+  if (ec || !v.is_object()) return {};
+  return v.as_object();
+}
+
+// The string at `path` in the JSON body, or "" when absent.
+std::string json_str(const ClientResponse& r, std::initializer_list<std::string_view> path) {
+  boost::json::value v = json_of(r);
+  const boost::json::value* cur = &v;
+  for (auto key : path) {
+    if (!cur->is_object()) return {};
+    cur = cur->as_object().if_contains(key);
+    if (!cur) return {};
+  }
+  return cur->is_string() ? std::string(cur->as_string()) : std::string();
+}
+
+std::string error_code_of(const ClientResponse& r) { return json_str(r, {"error"}); }
+
+// A response from one request on a fresh client.
+Result<ClientResponse> fetch(TestServer& s, Verb method, std::string target, std::string body = {},
+                             std::vector<Header> headers = {}) {
+  const auto ep = s.endpoint();
+  return s.on_loop([=]() -> awaitable<Result<ClientResponse>> {
+    Client client(co_await asio::this_coro::executor);
+    co_return co_await send(client, ep, method, target, body, headers);
+  });
+}
+
+// Sends `target` twice on one client: the second exchange reuses the connection only if the
+// first response was framed exactly.
+std::pair<Result<ClientResponse>, Result<ClientResponse>> fetch_twice(TestServer& s, Verb first,
+                                                                      Verb second,
+                                                                      std::string target) {
+  const auto ep = s.endpoint();
+  return s.on_loop([=]() -> awaitable<std::pair<Result<ClientResponse>, Result<ClientResponse>>> {
+    Client client(co_await asio::this_coro::executor);
+    auto a = co_await send(client, ep, first, target);
+    auto b = co_await send(client, ep, second, target);
+    co_return std::pair{std::move(a), std::move(b)};
+  });
+}
+
+// ---- request bodies ----
+
+TEST(Server, ReadsContentLengthRequestBody) {
+  Router r;
+  r.post("/echo", echo);
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::post, "/echo", "hello world");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->body, "11:hello world");
+}
+
+TEST(Server, DechunksChunkedRequestBodySentInSeveralWrites) {
+  Router r;
+  r.post("/echo", echo);
+  TestServer s(Router::into_handler(std::move(r)));
+  const auto ep = s.endpoint();
+
+  auto out = s.on_loop([ep]() -> awaitable<StreamedExchange> {
+    Client client(co_await asio::this_coro::executor);
+    // Separate writes, so the server reads the body in several pieces. (The list is built
+    // outside the co_await: GCC rejects string literals in a braced list there.)
+    std::vector<std::string> parts = {
+        request_head(Verb::post, "/echo", ep, {{"Transfer-Encoding", "chunked"}}), "5\r\nhello\r\n",
+        "6\r\n world\r\n", "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n", "0\r\n\r\n"};
+    co_return co_await exchange_streamed(client, ep, std::move(parts), 10ms);
+  });
+  ASSERT_EQ(out.error, "");
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(out.body, "37:hello worldabcdefghijklmnopqrstuvwxyz");
+  EXPECT_EQ(out.idle_after_release, 1u);  // the chunked request was read to its end
+}
+
+TEST(Server, SendsInterim100ContinueWhenHandlerReadsBody) {
+  Router r;
+  r.post("/echo", echo);
+  TestServer s(Router::into_handler(std::move(r)));
+
+  // Raw, so the test sees the interim response that Client skips.
+  BlockingSocket sock(s.endpoint());
+  sock.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  const auto interim = sock.read_until("\r\n\r\n");
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  sock.send("abc");
+  const auto all = sock.read_until("3:abc");
+  EXPECT_NE(all.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("3:abc"), std::string::npos) << all;
+}
+
+// ---- streamed responses ----
+
+TEST(Server, StreamsChunkedResponseThatArrivesWhole) {
+  Router r;
+  r.get("/stream", [](Exchange& ex) -> awaitable<void> {
+    const Header h[] = {{"Content-Type", "text/plain"}};
+    if (co_await ex.start_response(200, h, std::nullopt)) co_return;
+    for (std::string_view piece : {"alpha,", "beta,", "gamma"})
+      if (co_await ex.write_body(piece)) co_return;
+    co_await ex.end_response();
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto [a, b] = fetch_twice(s, Verb::get, Verb::get, "/stream");
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->status, 200u);
+  EXPECT_EQ(a->body, "alpha,beta,gamma");
+  EXPECT_EQ(a->header("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(a->header("Content-Length"));
+  // The last chunk ended the message exactly, so the connection was clean to reuse.
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->body, "alpha,beta,gamma");
+  EXPECT_TRUE(b->reused_connection);
+}
+
+TEST(Server, StreamsResponseWithContentLength) {
+  Router r;
+  r.get("/sized", [](Exchange& ex) -> awaitable<void> {
+    const Header h[] = {{"Content-Type", "text/plain"}};
+    if (co_await ex.start_response(200, h, 11)) co_return;
+    if (co_await ex.write_body("hello ")) co_return;
+    if (co_await ex.write_body("world")) co_return;
+    co_await ex.end_response();
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto [a, b] = fetch_twice(s, Verb::get, Verb::get, "/sized");
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->status, 200u);
+  EXPECT_EQ(a->body, "hello world");
+  EXPECT_EQ(a->header("Content-Length"), "11");
+  EXPECT_FALSE(a->header("Transfer-Encoding"));
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_TRUE(b->reused_connection);
+}
+
+TEST(Server, ClosesConnectionWhenStreamedBodyIsShorterThanAnnounced) {
+  std::atomic<bool> end_failed{false};
+  Router r;
+  r.get("/short", [&end_failed](Exchange& ex) -> awaitable<void> {
+    if (co_await ex.start_response(200, {}, 10)) co_return;
+    if (co_await ex.write_body("abc")) co_return;
+    end_failed = static_cast<bool>(co_await ex.end_response());
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/short");
+  // The head promised 10 bytes; the client can only learn of the shortfall by the close.
+  ASSERT_FALSE(resp);
+  EXPECT_EQ(resp.error(), core::Errc::closed);
+  EXPECT_TRUE(end_failed);
+}
+
+// ---- HEAD ----
+
+TEST(Server, AnswersHeadOnGetRouteWithLengthButNoBody) {
+  Router r;
+  r.get("/doc", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto [head, get] = fetch_twice(s, Verb::head, Verb::get, "/doc");
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->status, 200u);
+  EXPECT_EQ(head->body, "");
+  EXPECT_EQ(head->header("Content-Length"), "5");
+  // Had the body been sent, it would have been read as the next response's status line.
+  ASSERT_TRUE(get) << get.error().message();
+  EXPECT_EQ(get->body, "hello");
+  EXPECT_TRUE(get->reused_connection);
+}
+
+TEST(Server, AnswersHeadOnStreamedChunkedRouteWithoutChunks) {
+  Router r;
+  r.get("/stream", [](Exchange& ex) -> awaitable<void> {
+    if (co_await ex.start_response(200, {}, std::nullopt)) co_return;
+    if (co_await ex.write_body("data")) co_return;
+    co_await ex.end_response();
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto [head, get] = fetch_twice(s, Verb::head, Verb::get, "/stream");
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->status, 200u);
+  EXPECT_EQ(head->body, "");
+  ASSERT_TRUE(get) << get.error().message();
+  EXPECT_EQ(get->body, "data");
+  EXPECT_TRUE(get->reused_connection);
+}
+
+TEST(Server, AnswersHeadOnStreamedSizedRouteAndKeepsConnection) {
+  std::atomic<int> end_errors{0};
+  Router r;
+  r.get("/sized", [&end_errors](Exchange& ex) -> awaitable<void> {
+    if (co_await ex.start_response(200, {}, 4)) co_return;
+    if (co_await ex.write_body("data")) co_return;
+    if (co_await ex.end_response()) ++end_errors;
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto [head, get] = fetch_twice(s, Verb::head, Verb::get, "/sized");
+  ASSERT_TRUE(head) << head.error().message();
+  EXPECT_EQ(head->status, 200u);
+  EXPECT_EQ(head->header("Content-Length"), "4");
+  EXPECT_EQ(head->body, "");
+  ASSERT_TRUE(get) << get.error().message();
+  EXPECT_EQ(get->body, "data");
+  // The HEAD response said keep-alive; the server must not then close the connection.
+  EXPECT_TRUE(get->reused_connection);
+  EXPECT_EQ(end_errors, 0);
+}
+
+// ---- routing ----
+
+TEST(Server, PassesPathParamsToHandler) {
+  Router r;
+  r.get("/users/{id}/posts/{post}", [](Exchange& ex) -> awaitable<void> {
+    ex.respond(200, "text/plain",
+               std::string(ex.param("id").value_or("?")) + "|" +
+                   std::string(ex.param("post").value_or("?")) + "|" +
+                   std::string(ex.param("missing").value_or("none")));
+    co_return;
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/users/42/posts/7?sort=new");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->body, "42|7|none");
+}
+
+TEST(Server, AnswersUnknownPathWith404Json) {
+  Router r;
+  r.get("/doc", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/nope");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 404u);
+  EXPECT_EQ(resp->header("Content-Type"), "application/json");
+  EXPECT_EQ(error_code_of(*resp), "not_found");
+}
+
+TEST(Server, AnswersWrongMethodWith405JsonAndAllow) {
+  Router r;
+  r.get("/doc", hello);
+  r.put("/doc", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::post, "/doc", "x");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 405u);
+  EXPECT_EQ(resp->header("Content-Type"), "application/json");
+  EXPECT_EQ(error_code_of(*resp), "method_not_allowed");
+  auto allow = std::string(resp->header("Allow").value_or(""));
+  EXPECT_NE(allow.find("GET"), std::string::npos) << allow;
+  EXPECT_NE(allow.find("PUT"), std::string::npos) << allow;
+  EXPECT_EQ(allow.find("POST"), std::string::npos) << allow;
+}
+
+// ---- failures inside handlers ----
+
+TEST(Server, AnswersHandlerExceptionWith500AndKeepsServing) {
+  Router r;
+  r.get("/boom", [](Exchange&) -> awaitable<void> {
+    throw std::runtime_error("handler exploded");
+    co_return;
+  });
+  r.get("/doc", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+  const auto ep = s.endpoint();
+
+  auto [boom, after] =
+      s.on_loop([ep]() -> awaitable<std::pair<Result<ClientResponse>, Result<ClientResponse>>> {
+        Client client(co_await asio::this_coro::executor);
+        auto a = co_await send(client, ep, Verb::get, "/boom");
+        auto b = co_await send(client, ep, Verb::get, "/doc");
+        co_return std::pair{std::move(a), std::move(b)};
+      });
+  ASSERT_TRUE(boom) << boom.error().message();
+  EXPECT_EQ(boom->status, 500u);
+  EXPECT_EQ(boom->header("Content-Type"), "application/json");
+  EXPECT_EQ(error_code_of(*boom), "internal");
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->status, 200u);
+  EXPECT_EQ(after->body, "hello");
+  // A fresh client too: the server itself is still accepting.
+  auto fresh = fetch(s, Verb::get, "/doc");
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  EXPECT_EQ(fresh->status, 200u);
+}
+
+// ---- JSON bodies ----
+
+awaitable<void> json_echo(Exchange& ex) {
+  auto v = co_await read_json_body(ex);
+  if (!v) co_return;  // read_json_body answered
+  respond_json(ex, 200, boost::json::object{{"got", *v}});
+}
+
+Handler json_router() {
+  Router r;
+  r.post("/json", json_echo);
+  return Router::into_handler(std::move(r));
+}
+
+const std::vector<Header> kJson = {{"Content-Type", "application/json"}};
+
+TEST(Server, ReadsWellFormedJsonBody) {
+  TestServer s(json_router());
+  auto resp = fetch(s, Verb::post, "/json", R"({"a":[1,2]})", kJson);
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->header("Content-Type"), "application/json");
+  EXPECT_EQ(boost::json::value(json_of(*resp)), boost::json::parse(R"({"got":{"a":[1,2]}})"));
+}
+
+TEST(Server, RejectsMalformedJsonWith400) {
+  TestServer s(json_router());
+  auto resp = fetch(s, Verb::post, "/json", R"({"a":)", kJson);
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 400u);
+  EXPECT_EQ(error_code_of(*resp), "malformed_json");
+}
+
+TEST(Server, RejectsNonJsonContentTypeWith415) {
+  TestServer s(json_router());
+  auto resp = fetch(s, Verb::post, "/json", R"({"a":1})", {{"Content-Type", "text/plain"}});
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 415u);
+  EXPECT_EQ(error_code_of(*resp), "unsupported_media_type");
+}
+
+TEST(Server, RejectsContentLengthOverBodyLimitWith413) {
+  ServerLimits limits;
+  limits.max_body_bytes = 64;
+  TestServer s(json_router(), limits);
+  const std::string big = R"({"pad":")" + std::string(200, 'x') + R"("})";
+  auto resp = fetch(s, Verb::post, "/json", big, kJson);
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 413u);
+  EXPECT_EQ(error_code_of(*resp), "body_too_large");
+  EXPECT_EQ(resp->header("Connection"), "close");
+}
+
+TEST(Server, RejectsChunkedJsonBodyOverLimitWith413) {
+  ServerLimits limits;
+  limits.max_body_bytes = 64;
+  TestServer s(json_router(), limits);
+  const auto ep = s.endpoint();
+
+  // Chunked, so the size is only known while reading: read_json_body answers the 413.
+  const std::string chunk = "28\r\n" + std::string(40, ' ') + "\r\n";
+  auto out = s.on_loop([ep, chunk]() -> awaitable<StreamedExchange> {
+    Client client(co_await asio::this_coro::executor);
+    std::vector<std::string> parts = {
+        request_head(Verb::post, "/json", ep,
+                     {{"Transfer-Encoding", "chunked"}, {"Content-Type", "application/json"}}) +
+        chunk + chunk + chunk + "0\r\n\r\n"};
+    co_return co_await exchange_streamed(client, ep, std::move(parts));
+  });
+  ASSERT_EQ(out.error, "");
+  EXPECT_EQ(out.status, 413u);
+  EXPECT_NE(out.body.find("body_too_large"), std::string::npos) << out.body;
+  EXPECT_FALSE(out.keep_alive);  // the rest of the body is unread: the connection must close
+}
+
+// ---- blocking work ----
+
+TEST(Server, HandlerResumesOnLoopThreadAfterBlockingPoolRun) {
+  core::BlockingPool pool(1, 8);
+  struct Seen {
+    std::thread::id before, job, after;
+    std::size_t index_after = 99;
+  };
+  auto seen = std::make_shared<Seen>();
+  Router r;
+  r.get("/pool", [&pool, seen](Exchange& ex) -> awaitable<void> {
+    seen->before = std::this_thread::get_id();
+    auto v = co_await pool.run([seen] {
+      seen->job = std::this_thread::get_id();
+      return 6 * 7;
+    });
+    seen->after = std::this_thread::get_id();
+    seen->index_after = core::Runtime::current_index();
+    ex.respond(200, "text/plain", v ? std::to_string(*v) : "error: " + v.error().message());
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/pool");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->body, "42");
+  EXPECT_NE(seen->job, seen->before);  // the job ran on a pool thread
+  EXPECT_EQ(seen->after, seen->before);
+  EXPECT_EQ(seen->index_after, 0u);
+}
+
+// ---- health and metrics ----
+
+HealthCheck passing(std::string message) {
+  return [message]() -> awaitable<CheckResult> { co_return CheckResult{true, message}; };
+}
+
+TEST(Server, ReportsHealthyWhenEveryCheckPasses) {
+  HealthChecks health;
+  health.add("db", 1s, passing("reachable"));
+  health.add("disk", 1s, passing("plenty"));
+  Router r;
+  r.get("/health", health.handler());
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/health");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->header("Cache-Control"), "no-store");
+  EXPECT_EQ(json_str(*resp, {"status"}), "healthy") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "db", "status"}), "pass") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "db", "message"}), "reachable") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "disk", "status"}), "pass") << resp->body;
+}
+
+TEST(Server, ReportsUnhealthyWith503WhenOneCheckFails) {
+  HealthChecks health;
+  health.add("db", 1s, passing("reachable"));
+  health.add("disk", 1s, []() -> awaitable<CheckResult> {
+    co_return CheckResult{false, "disk full"};
+  });
+  Router r;
+  r.get("/health", health.handler());
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/health");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 503u);
+  EXPECT_EQ(resp->header("Cache-Control"), "no-store");
+  EXPECT_EQ(json_str(*resp, {"status"}), "unhealthy") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "db", "status"}), "pass") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "disk", "status"}), "fail") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "disk", "message"}), "disk full") << resp->body;
+}
+
+TEST(Server, ReportsCheckSlowerThanItsTimeoutAsFailed) {
+  // The slow check waits on a timer far longer than the test's own bound; the report must not
+  // wait for it. The gate lets it finish afterwards so the runtime drains cleanly.
+  Gate release;
+  HealthChecks health;
+  health.add("fast", 1s, passing("ok"));
+  health.add("slow", 50ms, [release]() -> awaitable<CheckResult> {
+    co_await release.wait();
+    co_return CheckResult{true, "late"};
+  });
+  Router r;
+  r.get("/health", health.handler());
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/health");
+  release.open(s.rt().loop());
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 503u);
+  EXPECT_EQ(json_str(*resp, {"status"}), "unhealthy") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "fast", "status"}), "pass") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "slow", "status"}), "fail") << resp->body;
+  EXPECT_NE(json_str(*resp, {"checks", "slow", "message"}).find("timed out"), std::string::npos)
+      << resp->body;
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, MetricsCountRequestsPerRouteAndStatus) {
+  // The registry is process-wide: a route label of this test's own keeps counts apart.
+  static std::atomic<int> run{0};
+  const std::string pattern = "/metrics-probe-" + std::to_string(run++) + "/{id}";
+  Router r;
+  r.get(pattern, hello);
+  r.get("/metrics", metrics_handler());
+  TestServer s(Router::into_handler(std::move(r)));
+  const std::string base = pattern.substr(0, pattern.find("/{id}"));
+
+  for (const auto* id : {"/1", "/2"}) {
+    auto resp = fetch(s, Verb::get, base + id);
+    ASSERT_TRUE(resp) << resp.error().message();
+    ASSERT_EQ(resp->status, 200u);
+  }
+  auto refused = fetch(s, Verb::delete_, base + "/3");
+  ASSERT_TRUE(refused) << refused.error().message();
+  ASSERT_EQ(refused->status, 405u);
+
+  auto m = fetch(s, Verb::get, "/metrics");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->status, 200u);
+  EXPECT_NE(m->body.find("http_requests_total{method=\"GET\",route=\"" + pattern +
+                         "\",status=\"200\"} 2\n"),
+            std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("http_requests_total{method=\"DELETE\",route=\"" + pattern +
+                         "\",status=\"405\"} 1\n"),
+            std::string::npos)
+      << m->body;
+}
+
+// ---- hot reload ----
+
+Handler answering(std::string text) {
+  return [text](Exchange& ex) -> awaitable<void> {
+    ex.respond(200, "text/plain", text);
+    co_return;
+  };
+}
+
+TEST(Server, SetHandlerSwapsHandlerForNewRequests) {
+  TestServer s(answering("first"));
+  auto a = fetch(s, Verb::get, "/");
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(a->body, "first");
+
+  s.server().set_handler(answering("second"));
+  auto b = fetch(s, Verb::get, "/");
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(b->body, "second");
+}
+
+TEST(Server, SetHandlerLeavesInFlightRequestOnOldHandler) {
+  Gate gate;
+  Notification started;
+  TestServer s([gate, started](Exchange& ex) -> awaitable<void> {
+    started.notify();
+    co_await gate.wait();
+    ex.respond(200, "text/plain", "old");
+  });
+  const auto ep = s.endpoint();
+  auto in_flight = s.spawn([ep]() -> awaitable<Result<ClientResponse>> {
+    Client client(co_await asio::this_coro::executor);
+    co_return co_await send(client, ep, Verb::get, "/");
+  });
+  ASSERT_TRUE(started.wait());
+
+  s.server().set_handler(answering("new"));
+  auto fresh = fetch(s, Verb::get, "/");
+  gate.open(s.rt().loop());
+  ASSERT_EQ(in_flight.wait_for(test_support::kWait), std::future_status::ready);
+  auto old = in_flight.get();
+
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  EXPECT_EQ(fresh->body, "new");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_EQ(old->body, "old");
+}
+
+// ---- pipelining ----
+
+TEST(Server, AnswersPipelinedRequestsInOrder) {
+  Router r;
+  r.get("/a", answering("A"));
+  r.get("/b", answering("B"));
+  TestServer s(Router::into_handler(std::move(r)));
+
+  BlockingSocket sock(s.endpoint());
+  sock.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto got = sock.read_until("\r\n\r\nB");
+  const auto a = got.find("\r\n\r\nA");
+  const auto b = got.find("\r\n\r\nB");
+  ASSERT_NE(a, std::string::npos) << got;
+  ASSERT_NE(b, std::string::npos) << got;
+  EXPECT_LT(a, b);
+}
+
+TEST(Server, AnswersPipelinedRequestBeforeRejectingMalformedOne) {
+  Router r;
+  r.get("/a", answering("A"));
+  TestServer s(Router::into_handler(std::move(r)));
+
+  BlockingSocket sock(s.endpoint());
+  // One write, so the good request's response is still queued when the bad head is parsed.
+  sock.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\nNOT AN HTTP REQUEST\r\n\r\n");
+  EXPECT_TRUE(sock.read_to_eof());
+  const auto& got = sock.received();
+  const auto ok = got.find("HTTP/1.1 200 OK\r\n");
+  const auto bad = got.find("HTTP/1.1 400 Bad Request\r\n");
+  ASSERT_NE(ok, std::string::npos) << got;
+  ASSERT_NE(bad, std::string::npos) << got;
+  EXPECT_LT(ok, bad);
+}
+
+// ---- drain ----
+
+TEST(Server, DrainFinishesInFlightRequestWithConnectionClose) {
+  Gate gate;
+  Notification started;
+  Router r;
+  r.get("/slow", [gate, started](Exchange& ex) -> awaitable<void> {
+    started.notify();
+    co_await gate.wait();
+    ex.respond(200, "text/plain", "finished");
+  });
+  r.get("/doc", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+  const auto ep = s.endpoint();
+
+  // An idle keep-alive connection, which the drain must close rather than wait for.
+  BlockingSocket idle(ep);
+  idle.send("GET /doc HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_NE(idle.read_until("hello").find("hello"), std::string::npos);
+
+  auto slow = s.spawn([ep]() -> awaitable<Result<ClientResponse>> {
+    Client client(co_await asio::this_coro::executor);
+    co_return co_await send(client, ep, Verb::get, "/slow");
+  });
+  ASSERT_TRUE(started.wait());
+  // Hooks run in order after the server's own, and post to the loop after its drain step: the
+  // slow handler resumes only once the server is draining.
+  auto& loop = s.rt().loop();
+  s.rt().runtime().on_drain([gate, &loop] { gate.open(loop); });
+
+  EXPECT_EQ(s.stop(), 0);  // run() returned: every connection finished before drain_timeout
+  ASSERT_EQ(slow.wait_for(0s), std::future_status::ready);
+  auto resp = slow.get();
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->body, "finished");
+  EXPECT_EQ(resp->header("Connection"), "close");
+  EXPECT_TRUE(idle.read_to_eof());
+
+  // The listener is closed too.
+  asio::io_context io;
+  tcp::socket probe(io);
+  boost::system::error_code ec;
+  probe.connect(ep, ec);
+  EXPECT_EQ(ec, asio::error::connection_refused);
+}
+
+}  // namespace
+}  // namespace tenx::http

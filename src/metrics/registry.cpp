@@ -39,6 +39,17 @@ void append_number(std::string& out, double v) {
   else fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
+// HELP text escapes backslash and newline (text format 0.0.4).
+std::string escape_help(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
 const char* kind_name(Kind k) {
   switch (k) {
     case Kind::counter: return "counter";
@@ -270,8 +281,8 @@ std::string Registry::expose() const {
       std::lock_guard flock(f.mu_);
       series = f.series_values_;
     }
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name_, f.help_,
-                   f.name_, kind_name(f.kind_));
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name_,
+                   escape_help(f.help_), f.name_, kind_name(f.kind_));
     for (std::uint32_t id = 0; id < series.size(); ++id) {
       if (f.kind_ != Kind::histogram) {
         double sum = 0;
@@ -327,8 +338,8 @@ std::string Registry::expose() const {
   for (const auto& c : collectors_) {
     std::vector<Sample> samples;
     c->collect(samples);
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", c->name, c->help,
-                   c->name, kind_name(c->kind));
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", c->name,
+                   escape_help(c->help), c->name, kind_name(c->kind));
     for (const auto& s : samples) {
       out += s.name;
       if (!s.labels.empty()) {

@@ -38,6 +38,9 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
   void set(clock::time_point deadline);
   void set_after(clock::duration d) { set(clock::now() + d); }
   void clear() { deadline_ = clock::time_point::max(); }
+  // clear(), and also drop the timer wait in flight, so an object parked for a long time (a
+  // pooled client connection) does not keep its event loop alive.
+  void disarm();
   bool fired() const { return fired_; }
   void reset_fired() { fired_ = false; }
   // Call before the socket is destroyed.

@@ -1,0 +1,191 @@
+#pragma once
+// Poller: edge-triggered socket readiness for one event loop, tracked the way nginx does.
+//
+// Why not Asio's own socket operations: Asio cannot know that a short read drained a socket,
+// so every async_read_some first tries a recv that fails with EAGAIN (measured: two recv
+// calls per request instead of one), and async_wait re-arms the descriptor with an epoll_ctl
+// call every time. The Poller keeps a private epoll set (EPOLLET) whose descriptor sits in
+// the loop's Asio reactor; per socket it keeps `readable` / `writable` flags that the owner
+// clears after a short read or EAGAIN and that edges set again. A coroutine waits only when
+// the flag is clear, and the waiting costs no system call of its own: one epoll_wait on the
+// private set serves every socket that became ready together.
+//
+// Usage (on the loop's thread only):
+//   Poller::Handle* h = poller.add(fd);        // after accept/connect; fd is non-blocking
+//   if (!h->readable()) co_await h->wait_readable(as_tuple(use_awaitable));
+//   n = recv(fd, ...); if (n < asked) h->clear_readable();
+//   ...
+//   poller.remove(h); close(fd);              // remove before closing the descriptor
+//
+// A wait completes with success when the flag becomes set (or already is), and with
+// operation_aborted after cancel(). Waiters are resumed inline from the Poller's own
+// completion handler, on the loop thread. Handles removed while a batch of events is being
+// delivered are freed only after the batch, so a stale event never reaches freed memory.
+//
+// Lifetime: while handles are registered, or until stop(), the Poller keeps one wait pending
+// in the loop, which keeps io_context::run() going; after stop() it lets the loop finish as
+// soon as the last handle is removed.
+#include "core/result.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace tenx::core {
+
+// A move-only `void(error_code)` callable stored inline when it fits (Asio's coroutine
+// handlers do), so a wait allocates nothing.
+class WaitHandler {
+ public:
+  WaitHandler() = default;
+  WaitHandler(const WaitHandler&) = delete;
+  WaitHandler& operator=(const WaitHandler&) = delete;
+  ~WaitHandler() { reset(); }
+
+  template <class F>
+  void emplace(F&& f) {
+    using T = std::decay_t<F>;
+    reset();
+    if constexpr (sizeof(T) <= kInline && alignof(T) <= alignof(std::max_align_t)) {
+      new (buf_) T(std::forward<F>(f));
+      invoke_ = [](void* p, const error_code& ec) {
+        T h(std::move(*static_cast<T*>(p)));
+        static_cast<T*>(p)->~T();
+        std::move(h)(ec);
+      };
+      destroy_ = [](void* p) { static_cast<T*>(p)->~T(); };
+      target_ = buf_;
+    } else {
+      target_ = new T(std::forward<F>(f));
+      invoke_ = [](void* p, const error_code& ec) {
+        std::unique_ptr<T> h(static_cast<T*>(p));
+        std::move (*h)(ec);
+      };
+      destroy_ = [](void* p) { delete static_cast<T*>(p); };
+    }
+  }
+  explicit operator bool() const { return target_ != nullptr; }
+  // Calls and clears. The handler may register a new wait on this same slot.
+  void operator()(const error_code& ec) {
+    void* t = target_;
+    auto inv = invoke_;
+    target_ = nullptr;
+    inv(t, ec);
+  }
+  void reset() {
+    if (target_) {
+      destroy_(target_);
+      target_ = nullptr;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kInline = 64;
+  alignas(std::max_align_t) unsigned char buf_[kInline];
+  void* target_ = nullptr;
+  void (*invoke_)(void*, const error_code&) = nullptr;
+  void (*destroy_)(void*) = nullptr;
+};
+
+class Poller {
+ public:
+  class Handle {
+   public:
+    int fd() const { return fd_; }
+    bool readable() const { return readable_; }
+    bool writable() const { return writable_; }
+    // The owner saw a short read / EAGAIN: wait for the next edge before reading again.
+    void clear_readable() { readable_ = false; }
+    void clear_writable() { writable_ = false; }
+    // The peer hung up (EPOLLRDHUP / EPOLLHUP seen); reads will return what is left, then 0.
+    bool hung_up() const { return hup_; }
+
+    template <class Token>
+    auto wait_readable(Token&& token) {
+      return wait(reader_, readable_, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto wait_writable(Token&& token) {
+      return wait(writer_, writable_, std::forward<Token>(token));
+    }
+    // Completes pending waits with operation_aborted (deadline passed, drain).
+    void cancel();
+
+   private:
+    friend class Poller;
+    template <class Token>
+    auto wait(WaitHandler& slot, bool& flag, Token&& token) {
+      return boost::asio::async_initiate<Token, void(error_code)>(
+          [this, &slot, &flag](auto handler) {
+            if (flag || dead_) {
+              // Already ready (or torn down): complete at once, through the loop so the
+              // caller's stack does not grow.
+              poller_->post_now(std::move(handler), dead_);
+              return;
+            }
+            slot.emplace(std::move(handler));
+          },
+          token);
+    }
+    Poller* poller_ = nullptr;
+    int fd_ = -1;
+    bool readable_ = true;
+    bool writable_ = true;
+    bool hup_ = false;
+    bool dead_ = false;
+    WaitHandler reader_;
+    WaitHandler writer_;
+    Handle* next_free_ = nullptr;
+  };
+
+  explicit Poller(boost::asio::io_context& loop);
+  ~Poller();
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  // Registers a non-blocking socket. Throws std::system_error if epoll refuses it.
+  Handle* add(int fd);
+  // Deregisters; pending waits complete with operation_aborted. Call before close(fd).
+  void remove(Handle* h);
+  // Let the loop end once no handle is registered (drain).
+  void stop();
+  std::size_t registered() const { return registered_; }
+  boost::asio::io_context& loop() { return loop_; }
+
+ private:
+  template <class H>
+  void post_now(H handler, bool aborted);
+  void arm();
+  void on_ready(const boost::system::error_code& ec);
+  void release(Handle* h);
+
+  boost::asio::io_context& loop_;
+  int epfd_ = -1;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;
+  std::vector<std::unique_ptr<Handle>> slab_;  // owns every Handle ever made
+  Handle* free_ = nullptr;
+  std::vector<Handle*> deferred_;  // removed during a batch; freed after it
+  std::size_t registered_ = 0;
+  bool in_batch_ = false;
+  bool armed_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace tenx::core
+
+#include <boost/asio/post.hpp>
+
+template <class H>
+void tenx::core::Poller::post_now(H handler, bool aborted) {
+  boost::asio::post(loop_, [h = std::move(handler), aborted]() mutable {
+    std::move(h)(aborted ? error_code(boost::asio::error::operation_aborted) : error_code{});
+  });
+}
