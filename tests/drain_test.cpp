@@ -31,7 +31,7 @@ std::unique_ptr<TenxProcess> start_gateway(const std::string& config,
   return p;
 }
 
-// A request answered on its own connection (fails the test when it is not).
+// One request on a connection of its own; nullopt when it is not answered.
 std::optional<Response> fetch(std::uint16_t port, std::string_view path) {
   RawClient c(port);
   if (!c.ok() || !c.send(get_request(path))) return std::nullopt;

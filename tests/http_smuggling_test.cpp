@@ -131,6 +131,14 @@ INSTANTIATE_TEST_SUITE_P(
                       kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
                               "0\r\n\r\n",
                       400, "bad_request"},
+        // Chunked applied twice: a front end may decode it, Beast does not (no body).
+        SmugglingCase{"ChunkedAppliedTwice",
+                      kPost + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400,
+                      "bad_request"},
+        SmugglingCase{"TwoTransferEncodingHeaders",
+                      kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "0\r\n\r\n",
+                      400, "bad_request"},
         SmugglingCase{"UnimplementedCodingBeforeChunked",
                       kPost + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
                       "not_implemented"},

@@ -22,9 +22,9 @@
 // completion handler, on the loop thread. Handles removed while a batch of events is being
 // delivered are freed only after the batch, so a stale event never reaches freed memory.
 //
-// Lifetime: while handles are registered, or until stop(), the Poller keeps one wait pending
-// in the loop, which keeps io_context::run() going; after stop() it lets the loop finish as
-// soon as the last handle is removed.
+// Lifetime: while handles are registered the Poller keeps one wait pending in the loop (which
+// keeps io_context::run() going); when the last one is removed it withdraws it, so a draining
+// loop ends once its connections have. Destroy the Poller on (or after stopping) its loop.
 #include "core/result.h"
 
 #include <boost/asio/async_result.hpp>
@@ -48,7 +48,24 @@ class WaitHandler {
   WaitHandler() = default;
   WaitHandler(const WaitHandler&) = delete;
   WaitHandler& operator=(const WaitHandler&) = delete;
+  WaitHandler(WaitHandler&& o) noexcept { take(o); }
   ~WaitHandler() { reset(); }
+
+  // Moves o's handler (if any) into this one; o becomes empty.
+  void take(WaitHandler& o) noexcept {
+    reset();
+    if (!o.target_) return;
+    if (o.target_ == o.buf_) {
+      o.relocate_(o.buf_, buf_);
+      target_ = buf_;
+    } else {
+      target_ = o.target_;
+    }
+    invoke_ = o.invoke_;
+    destroy_ = o.destroy_;
+    relocate_ = o.relocate_;
+    o.target_ = nullptr;
+  }
 
   template <class F>
   void emplace(F&& f) {
@@ -62,6 +79,10 @@ class WaitHandler {
         std::move(h)(ec);
       };
       destroy_ = [](void* p) { static_cast<T*>(p)->~T(); };
+      relocate_ = [](void* from, void* to) {
+        new (to) T(std::move(*static_cast<T*>(from)));
+        static_cast<T*>(from)->~T();
+      };
       target_ = buf_;
     } else {
       target_ = new T(std::forward<F>(f));
@@ -70,6 +91,7 @@ class WaitHandler {
         std::move (*h)(ec);
       };
       destroy_ = [](void* p) { delete static_cast<T*>(p); };
+      relocate_ = nullptr;  // heap targets move by pointer
     }
   }
   explicit operator bool() const { return target_ != nullptr; }
@@ -93,6 +115,7 @@ class WaitHandler {
   void* target_ = nullptr;
   void (*invoke_)(void*, const error_code&) = nullptr;
   void (*destroy_)(void*) = nullptr;
+  void (*relocate_)(void*, void*) = nullptr;
 };
 
 class Poller {
@@ -155,8 +178,6 @@ class Poller {
   Handle* add(int fd);
   // Deregisters; pending waits complete with operation_aborted. Call before close(fd).
   void remove(Handle* h);
-  // Let the loop end once no handle is registered (drain).
-  void stop();
   std::size_t registered() const { return registered_; }
   boost::asio::io_context& loop() { return loop_; }
 
@@ -176,7 +197,6 @@ class Poller {
   std::size_t registered_ = 0;
   bool in_batch_ = false;
   bool armed_ = false;
-  bool stopping_ = false;
 };
 
 }  // namespace tenx::core

@@ -27,7 +27,11 @@ ClientConnection::ClientConnection(const asio::any_io_executor& ex, tcp::endpoin
     : socket_(ex),
       endpoint_(ep),
       options_(options),
-      watchdog_(std::make_shared<detail::Watchdog>(ex, socket_)),
+      watchdog_(std::make_shared<detail::Watchdog>(ex,
+                                                   [this] {
+                                                     boost::system::error_code ignored;
+                                                     socket_.cancel(ignored);
+                                                   })),
       in_(8 * 1024) {}
 
 ClientConnection::~ClientConnection() {

@@ -117,6 +117,13 @@ struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsReques
           ec = beast::http::error::bad_transfer_encoding;
           return;
         }
+        // Chunked applied twice ("chunked, chunked") is invalid (RFC 9112 §6.1) and Beast
+        // does not decode such a body as chunked: the chunks would be read as the next request.
+        if (!h.chunked) {
+          owner.pending_error_ = ParseError::bad_request;
+          ec = beast::http::error::bad_transfer_encoding;
+          return;
+        }
       }
       if (h.version == 11 && owner.host_count_ != 1) {
         owner.pending_error_ = ParseError::bad_request;

@@ -70,8 +70,7 @@ void Watchdog::on_timer(const boost::system::error_code& ec) {
   if (clock::now() >= deadline_) {
     fired_ = true;
     deadline_ = clock::time_point::max();
-    boost::system::error_code ignored;
-    socket_->cancel(ignored);
+    on_expire_();
     return;
   }
   arm(deadline_);

@@ -7,7 +7,8 @@
 //
 // Watchdog enforces deadlines without a timer operation per read: set() only stores a time
 // point; one steady_timer wait is outstanding at most, re-armed lazily when it fires early.
-// When a deadline passes, the socket's pending operations are cancelled and fired() is true.
+// When a deadline passes, the owner's cancel callback runs (it cancels the pending socket
+// operation or Poller wait) and fired() is true.
 #include "http/io_buffer.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +18,7 @@
 #include <sys/uio.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace tenx::http::detail {
@@ -32,8 +34,8 @@ IoStatus try_writev(int fd, iovec*& iov, int& iovcnt, boost::system::error_code&
 class Watchdog : public std::enable_shared_from_this<Watchdog> {
  public:
   using clock = std::chrono::steady_clock;
-  Watchdog(const boost::asio::any_io_executor& ex, boost::asio::ip::tcp::socket& socket)
-      : timer_(ex), socket_(&socket) {}
+  Watchdog(const boost::asio::any_io_executor& ex, std::function<void()> on_expire)
+      : timer_(ex), on_expire_(std::move(on_expire)) {}
 
   void set(clock::time_point deadline);
   void set_after(clock::duration d) { set(clock::now() + d); }
@@ -51,7 +53,7 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
   void on_timer(const boost::system::error_code& ec);
 
   boost::asio::steady_timer timer_;
-  boost::asio::ip::tcp::socket* socket_;
+  std::function<void()> on_expire_;
   clock::time_point deadline_ = clock::time_point::max();
   clock::time_point armed_at_ = clock::time_point::max();
   bool pending_ = false;

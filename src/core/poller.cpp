@@ -1,0 +1,140 @@
+#include "core/poller.h"
+
+#include <boost/asio/error.hpp>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace tenx::core {
+namespace asio = boost::asio;
+
+namespace {
+constexpr int kBatch = 256;
+}
+
+void Poller::Handle::cancel() {
+  // Complete pending waits through the loop: the caller may be any handler on it (a deadline,
+  // the drain), and the waiter must not run inside it.
+  for (WaitHandler* slot : {&reader_, &writer_}) {
+    if (!*slot) continue;
+    auto owned = std::make_shared<WaitHandler>();
+    owned->take(*slot);
+    asio::post(poller_->loop_, [owned] { (*owned)(asio::error::operation_aborted); });
+  }
+}
+
+Poller::Poller(asio::io_context& loop) : loop_(loop) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  desc_ = std::make_unique<asio::posix::stream_descriptor>(loop_, epfd_);  // owns epfd_
+}
+
+Poller::~Poller() {
+  boost::system::error_code ignored;
+  desc_->close(ignored);
+}
+
+Poller::Handle* Poller::add(int fd) {
+  Handle* h = free_;
+  if (h) {
+    free_ = h->next_free_;
+  } else {
+    slab_.push_back(std::make_unique<Handle>());
+    h = slab_.back().get();
+  }
+  h->poller_ = this;
+  h->fd_ = fd;
+  h->readable_ = true;  // optimistic, as nginx: the first read tells
+  h->writable_ = true;
+  h->hup_ = false;
+  h->dead_ = false;
+  h->next_free_ = nullptr;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = h;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    const int err = errno;
+    h->dead_ = true;
+    h->next_free_ = free_;
+    free_ = h;
+    throw std::system_error(err, std::generic_category(), "epoll_ctl ADD");
+  }
+  ++registered_;
+  if (!armed_) arm();
+  return h;
+}
+
+void Poller::remove(Handle* h) {
+  if (!h || h->dead_) return;
+  epoll_event ev{};
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, h->fd_, &ev);
+  h->cancel();
+  h->dead_ = true;
+  --registered_;
+  if (in_batch_) {
+    deferred_.push_back(h);
+  } else {
+    release(h);
+  }
+  if (registered_ == 0 && armed_) {
+    armed_ = false;
+    boost::system::error_code ignored;
+    desc_->cancel(ignored);  // nothing left to watch: let a draining loop end
+  }
+}
+
+void Poller::release(Handle* h) {
+  h->reader_.reset();
+  h->writer_.reset();
+  h->fd_ = -1;
+  h->next_free_ = free_;
+  free_ = h;
+}
+
+void Poller::arm() {
+  armed_ = true;
+  desc_->async_wait(asio::posix::stream_descriptor::wait_read,
+                    [this](const boost::system::error_code& ec) { on_ready(ec); });
+}
+
+void Poller::on_ready(const boost::system::error_code& ec) {
+  if (ec) return;  // withdrawn (no handles) or the loop is going away
+  armed_ = false;
+  in_batch_ = true;
+  epoll_event evs[kBatch];
+  for (;;) {
+    const int n = ::epoll_wait(epfd_, evs, kBatch, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      auto* h = static_cast<Handle*>(evs[i].data.ptr);
+      if (h->dead_) continue;
+      const std::uint32_t e = evs[i].events;
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        h->readable_ = true;
+        if (e & (EPOLLRDHUP | EPOLLHUP)) h->hup_ = true;
+        if (h->reader_) h->reader_(error_code{});  // resumes the waiting coroutine inline
+      }
+      if (h->dead_) continue;  // the reader finished with it
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        h->writable_ = true;
+        if (h->writer_) h->writer_(error_code{});
+      }
+    }
+    // Sockets that became ready while this batch ran are taken now: one epoll_wait here is
+    // cheaper than going back through the loop's reactor (its epoll_wait and the epoll_ctl
+    // that re-arms this descriptor).
+    if (n == 0) break;
+  }
+  in_batch_ = false;
+  for (Handle* h : deferred_) release(h);
+  deferred_.clear();
+  if (registered_ > 0 && !armed_) arm();
+}
+
+}  // namespace tenx::core
