@@ -70,7 +70,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
   auto state = std::make_shared<State>(std::move(cfg));
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
     const auto& req = ex.request();
-    const Route* r = state->table.match(req.headers.find(http::Field::host).value_or(""), req.path());
+    const Route* r = state->table.match(req.authority(), req.path());
     if (!r) {
       ex.respond_error(404, "not_found", "no route for this host and path");
       co_return;

@@ -33,9 +33,32 @@ std::size_t HeaderList::count(Field id) const {
   return n;
 }
 
+namespace {
+// For "scheme://authority/rest": the authority and the rest ("/rest..."); else nullopt.
+std::optional<std::pair<std::string_view, std::string_view>> split_absolute(std::string_view t) {
+  if (t.empty() || t.front() == '/') return std::nullopt;
+  const auto sep = t.find("://");
+  if (sep == std::string_view::npos || sep == 0) return std::nullopt;
+  const auto rest = t.substr(sep + 3);
+  const auto end = rest.find_first_of("/?");
+  const auto authority = rest.substr(0, end);
+  return std::pair{authority, end == std::string_view::npos ? std::string_view{} : rest.substr(end)};
+}
+}  // namespace
+
 std::string_view RequestHead::path() const {
-  auto q = target.find('?');
-  return q == std::string_view::npos ? target : target.substr(0, q);
+  std::string_view t = target;
+  if (auto abs = split_absolute(t)) {
+    t = abs->second;
+    if (t.empty() || t.front() == '?') return "/";
+  }
+  auto q = t.find('?');
+  return q == std::string_view::npos ? t : t.substr(0, q);
+}
+
+std::string_view RequestHead::authority() const {
+  if (auto abs = split_absolute(target)) return abs->first;
+  return headers.find(Field::host).value_or(std::string_view{});
 }
 
 std::string_view RequestHead::query() const {

@@ -68,7 +68,12 @@ struct RequestHead {
   std::optional<std::uint64_t> content_length;
 
   bool has_body() const { return chunked || content_length.value_or(0) > 0; }
-  std::string_view path() const;   // target without the query, not decoded
+  // Target without the query, not decoded. For an absolute-form target
+  // ("http://host/path?q", RFC 9112 §3.2.2) the scheme and authority are skipped.
+  std::string_view path() const;
+  // The host a request is for: the authority of an absolute-form target, which RFC 9112
+  // §3.2.2 says replaces the Host field, else the Host field (empty if none).
+  std::string_view authority() const;
   std::string_view query() const;  // after '?', or empty
 };
 

@@ -149,6 +149,10 @@ class Connection : public ConnectionHook {
   awaitable<bool> discard_body(Exchange& ex);
   void finish_exchange(Exchange& ex);
   ParseError skip_buffered_body();
+  // Responses to earlier pipelined requests wait in out_ to go out in one write; if the
+  // handler now running suspends (a slow upstream, a timer), this posted flush sends them
+  // meanwhile, so a fast answer never waits behind a slow one.
+  void schedule_flush();
   void shutdown();
 
   ServerShared& shared_;
@@ -165,6 +169,9 @@ class Connection : public ConnectionHook {
   bool continue_sent_ = false;
   bool keep_alive_ = true;
   bool broken_ = false;  // the byte stream can no longer be trusted: close after this request
+  bool writing_ = false;  // a write is suspended on writability: out_ must not be touched
+  bool flush_posted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 struct PerThread {
@@ -216,6 +223,7 @@ Connection::Connection(ServerShared& shared, PerThread& thread, int fd, tcp::end
 }
 
 Connection::~Connection() {
+  *alive_ = false;
   watchdog_->stop();
   shutdown();
 }
@@ -275,11 +283,25 @@ awaitable<error_code> Connection::write_iov(iovec* iov, int cnt) {
       handle_->clear_writable();
     }
     watchdog_->set_after(shared_.options.limits.send_timeout);
+    writing_ = true;
     auto [wec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
+    writing_ = false;
     watchdog_->clear();
     if (watchdog_->fired()) co_return make_error_code(core::Errc::timeout);
     if (wec) co_return wec;
   }
+}
+
+void Connection::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(thread_.poller->loop(), [this, alive = alive_] {
+    if (!*alive) return;
+    flush_posted_ = false;
+    if (writing_ || fd_ < 0) return;
+    boost::system::error_code ec;
+    try_flush(ec);  // what the kernel does not take now goes with the connection's next write
+  });
 }
 
 awaitable<error_code> Connection::flush() {
@@ -580,7 +602,18 @@ awaitable<void> Connection::run() {
     // ---- read a request head ----
     bool have_head = false;
     clock_type::time_point header_deadline{};
+    std::size_t blank_bytes = 0;
     for (;;) {
+      if (!in_.empty() && !parser_.got_some()) {
+        // RFC 9112 §2.2: ignore empty lines before a request line (some clients send a CRLF
+        // after a body). A few bytes only: a stream of them is left to the parser to refuse.
+        auto r = in_.readable();
+        std::size_t skip = 0;
+        while (skip < r.size() && blank_bytes + skip < 8 && (r[skip] == '\r' || r[skip] == '\n'))
+          ++skip;
+        in_.consume(skip);
+        blank_bytes += skip;
+      }
       if (!in_.empty()) {
         boost::system::error_code ec;
         const auto n = parser_.put(in_.readable(), ec);
@@ -650,6 +683,7 @@ awaitable<void> Connection::run() {
     ex.started_ = clock_type::now();
     const std::size_t out_mark = out_.size();
     const auto handler = thread_.handler;  // a reload swaps it; this request keeps its own
+    if (!out_.empty()) schedule_flush();
     try {
       co_await (*handler)(ex);
     } catch (const std::exception& e) {
