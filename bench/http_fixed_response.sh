@@ -39,7 +39,7 @@ if [ ! -x "$TENX" ]; then
   cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
 fi
 
-WORK=$(mktemp -d /tmp/tenx-bench.XXXXXX)
+WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

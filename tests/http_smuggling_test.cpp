@@ -139,7 +139,7 @@ INSTANTIATE_TEST_SUITE_P(
                       kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "0\r\n\r\n",
                       400, "bad_request"},
-        SmugglingCase{"UnimplementedCodingBeforeChunked",
+        SmugglingCase{"UnsupportedCodingBeforeChunked",
                       kPost + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
                       "not_implemented"},
         SmugglingCase{"TransferEncodingInHttp10",

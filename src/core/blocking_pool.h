@@ -2,12 +2,15 @@
 // BlockingPool: a bounded set of threads for work that would block an event loop (SQLite,
 // file I/O, DNS). An event-loop coroutine writes
 //
-//     Result<int> n = co_await pool.run([&] { return count_rows(db); });
+//     auto job = [&] { return count_rows(db); };
+//     Result<int> n = co_await pool.run(std::move(job));
 //
 // and its thread goes on serving other connections meanwhile; the coroutine resumes on its
 // own executor with the value. The queue is bounded: when it is full, run() returns
 // Errc::busy at once ("try again", distinct from failure) instead of queueing without end.
 // An exception thrown by the job becomes Errc::internal (logged by the caller if it cares).
+// Name the job before the co_await: GCC 12 destroys the captures of a temporary lambda
+// written inside a co_await expression twice (seen under ASan).
 //
 // Shared across threads: the queue is guarded by a mutex (this is the blocking path, never
 // the request hot path). The destructor finishes queued jobs and joins the threads.

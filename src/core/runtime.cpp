@@ -60,26 +60,7 @@ void Runtime::for_each_loop(const std::function<void(std::size_t)>& fn) {
 
 int Runtime::run() {
   auto control_guard = asio::make_work_guard(control_);
-  if (guards_->signals) {
-    auto wait = std::make_shared<std::function<void(const boost::system::error_code&, int)>>();
-    *wait = [this, wait](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        std::vector<std::function<void()>> hooks;
-        {
-          std::lock_guard lock(hooks_mu_);
-          hooks = reload_hooks_;
-        }
-        for (auto& h : hooks) h();
-      } else if (draining()) {
-        hard_stop();  // second signal: the operator means it
-      } else {
-        begin_drain();
-      }
-      guards_->signals->async_wait(*wait);
-    };
-    guards_->signals->async_wait(*wait);
-  }
+  if (guards_->signals) wait_signal();
   running_workers_ = loops_.size();
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     workers_.emplace_back([this, i] {
@@ -100,6 +81,25 @@ int Runtime::run() {
   workers_.clear();
   guards_->signals.reset();
   return hard_stopped_ ? 1 : 0;
+}
+
+void Runtime::wait_signal() {
+  guards_->signals->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;  // cancelled: the runtime is finishing
+    if (sig == SIGHUP) {
+      std::vector<std::function<void()>> hooks;
+      {
+        std::lock_guard lock(hooks_mu_);
+        hooks = reload_hooks_;
+      }
+      for (auto& h : hooks) h();
+    } else if (draining()) {
+      hard_stop();  // second signal: the operator means it
+    } else {
+      begin_drain();
+    }
+    wait_signal();
+  });
 }
 
 void Runtime::stop() {

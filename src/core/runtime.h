@@ -61,6 +61,7 @@ class Runtime {
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
  private:
+  void wait_signal();
   void begin_drain();
   void hard_stop();
 

@@ -433,10 +433,13 @@ TEST(Server, HandlerResumesOnLoopThreadAfterBlockingPoolRun) {
   Router r;
   r.get("/pool", [&pool, seen](Exchange& ex) -> awaitable<void> {
     seen->before = std::this_thread::get_id();
-    auto v = co_await pool.run([seen] {
+    // A named job, not a temporary lambda inside the co_await: GCC 12 destroys such a
+    // temporary's captures twice (a compiler bug ASan caught here).
+    auto job = [seen] {
       seen->job = std::this_thread::get_id();
       return 6 * 7;
-    });
+    };
+    auto v = co_await pool.run(std::move(job));
     seen->after = std::this_thread::get_id();
     seen->index_after = core::Runtime::current_index();
     ex.respond(200, "text/plain", v ? std::to_string(*v) : "error: " + v.error().message());

@@ -95,7 +95,8 @@ TenxProcess::TenxProcess(std::vector<std::string> args) {
   args.insert(args.begin(), tenx_binary());
   auto argv = c_argv(args);
 
-  char err_template[] = "/tmp/tenx-e2e-stderr-XXXXXX";
+  std::string err_name = "/tmp/tenx-e2e-stderr-" + std::string(6, 'X');  // mkostemp's template
+  char* err_template = err_name.data();
   const int err_fd = ::mkostemp(err_template, O_CLOEXEC);
   if (err_fd < 0) fail("mkostemp");
   stderr_path_ = err_template;
@@ -305,7 +306,7 @@ CommandResult run_tenx(std::vector<std::string> args, std::chrono::milliseconds 
 // ---- TempFile ----
 
 TempFile::TempFile(std::string_view contents, std::string_view suffix) {
-  std::string tmpl = "/tmp/tenx-e2e-XXXXXX" + std::string(suffix);
+  std::string tmpl = "/tmp/tenx-e2e-" + std::string(6, 'X') + std::string(suffix);
   const int fd = ::mkstemps(tmpl.data(), static_cast<int>(suffix.size()));
   if (fd < 0) fail("mkstemps");
   ::close(fd);
