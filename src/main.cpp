@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
 
   auto* config_cmd = app.add_subcommand("config", "Work with tenx configuration files");
   config_cmd->require_subcommand(1);
-  auto* check = config_cmd->add_subcommand("check", "Validate a config file without starting anything");
+  auto* check =
+      config_cmd->add_subcommand("check", "Validate a config file without starting anything");
   std::string check_file;
   std::vector<std::string> check_sets;
   check->add_option("FILE", check_file, "TOML config file")->required();
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
     }
   });
 
-  auto* gw = app.add_subcommand("gateway", "Run the gateway (routes, fixed responses, /health, /metrics)");
+  auto* gw =
+      app.add_subcommand("gateway", "Run the gateway (routes, fixed responses, /health, /metrics)");
   tenx::gateway::RunOptions gw_opts;
   std::string listen, access_log, log_level;
   int threads = -1;
@@ -70,7 +72,8 @@ int main(int argc, char** argv) {
   gw->callback([&] {
     if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
     if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));
-    if (!access_log.empty()) gw_opts.overrides.push_back("log.access_log=" + toml_string(access_log));
+    if (!access_log.empty())
+      gw_opts.overrides.push_back("log.access_log=" + toml_string(access_log));
     if (!log_level.empty()) gw_opts.overrides.push_back("log.level=" + toml_string(log_level));
     exit_code = tenx::gateway::run(gw_opts);
   });

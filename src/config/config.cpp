@@ -22,16 +22,26 @@ std::string join(const std::vector<std::string>& v) {
 
 const char* type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -70,7 +80,8 @@ class Reader {
       out = *v;
       return true;
     }
-    ctx_.error_at(n->source(), fmt::format("'{}' must be a string, not {}", full(key), type_name(*n)));
+    ctx_.error_at(n->source(),
+                  fmt::format("'{}' must be a string, not {}", full(key), type_name(*n)));
     return false;
   }
 
@@ -81,7 +92,8 @@ class Reader {
       out = *n->value<bool>();
       return true;
     }
-    ctx_.error_at(n->source(), fmt::format("'{}' must be true or false, not {}", full(key), type_name(*n)));
+    ctx_.error_at(n->source(),
+                  fmt::format("'{}' must be true or false, not {}", full(key), type_name(*n)));
     return false;
   }
 
@@ -90,12 +102,14 @@ class Reader {
     auto* n = node(key);
     if (!n) return false;
     if (!n->is_integer()) {
-      ctx_.error_at(n->source(), fmt::format("'{}' must be an integer, not {}", full(key), type_name(*n)));
+      ctx_.error_at(n->source(),
+                    fmt::format("'{}' must be an integer, not {}", full(key), type_name(*n)));
       return false;
     }
     const auto v = *n->value<std::int64_t>();
     if (v < min || v > max) {
-      ctx_.error_at(n->source(), fmt::format("'{}' = {} is out of range [{}, {}]", full(key), v, min, max));
+      ctx_.error_at(n->source(),
+                    fmt::format("'{}' = {} is out of range [{}, {}]", full(key), v, min, max));
       return false;
     }
     out = static_cast<T>(v);
@@ -115,7 +129,8 @@ class Reader {
     auto* n = node(key);
     if (!n) return nullptr;
     if (auto* t = n->as_table()) return t;
-    ctx_.error_at(n->source(), fmt::format("'{}' must be a table, not {}", full(key), type_name(*n)));
+    ctx_.error_at(n->source(),
+                  fmt::format("'{}' must be a table, not {}", full(key), type_name(*n)));
     return nullptr;
   }
 
@@ -123,7 +138,8 @@ class Reader {
     auto* n = node(key);
     if (!n) return nullptr;
     if (auto* a = n->as_array()) return a;
-    ctx_.error_at(n->source(), fmt::format("'{}' must be an array, not {}", full(key), type_name(*n)));
+    ctx_.error_at(n->source(),
+                  fmt::format("'{}' must be an array, not {}", full(key), type_name(*n)));
     return nullptr;
   }
 
@@ -175,8 +191,10 @@ void read_server(Reader r, ServerSection& s) {
   if (s.server_name.find_first_of("\r\n") != std::string::npos)
     r.error("server_name", "'server.server_name' must not contain line breaks");
   if (!valid_listen(s.listen))
-    r.error("listen", "'server.listen' must be HOST:PORT, :PORT or PORT with a numeric port "
-                      "up to 65535 (e.g. \"127.0.0.1:8080\"); not '" + s.listen + "'");
+    r.error("listen",
+            "'server.listen' must be HOST:PORT, :PORT or PORT with a numeric port "
+            "up to 65535 (e.g. \"127.0.0.1:8080\"); not '" +
+                s.listen + "'");
   r.done();
 }
 
@@ -222,8 +240,9 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
   const toml::table* ret = r.table("return");
   const int kinds = int(metrics) + int(health) + int(ret != nullptr);
   if (kinds != 1) {
-    ctx.error_at(t.source(),
-                 prefix + ": give exactly one action: a [return] table, metrics = true or health = true");
+    ctx.error_at(
+        t.source(),
+        prefix + ": give exactly one action: a [return] table, metrics = true or health = true");
   }
   if (metrics) route.kind = RouteConfig::Kind::metrics;
   if (health) route.kind = RouteConfig::Kind::health;
@@ -238,7 +257,8 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
       for (auto&& [k, v] : *h) {
         auto s = v.value<std::string>();
         if (!v.is_string() || !s) {
-          ctx.error_at(v.source(), fmt::format("{}.return.headers.{} must be a string", prefix, k.str()));
+          ctx.error_at(v.source(),
+                       fmt::format("{}.return.headers.{} must be a string", prefix, k.str()));
           continue;
         }
         const std::string name(k.str());

@@ -56,9 +56,8 @@ class BlockingPool {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
           const bool queued = submit([shared, fn = std::move(fn), work]() mutable {
             Result<R> r = invoke_caught(fn);
-            boost::asio::post(work.get_executor(), [shared, r = std::move(r)]() mutable {
-              (*shared)(std::move(r));
-            });
+            boost::asio::post(work.get_executor(),
+                              [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
           });
           if (!queued) {
             boost::asio::post(ex, [shared] { (*shared)(Result<R>(make_error_code(Errc::busy))); });

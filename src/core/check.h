@@ -23,10 +23,10 @@ std::uint64_t bug_count();
 
 }  // namespace tenx::core
 
-#define TENX_RELEASE_ASSERT(cond, msg)                               \
-  do {                                                               \
-    if (!(cond)) [[unlikely]]                                        \
-      ::tenx::core::fatal(__FILE__, __LINE__, #cond, (msg));          \
+#define TENX_RELEASE_ASSERT(cond, msg)                       \
+  do {                                                       \
+    if (!(cond)) [[unlikely]]                                \
+      ::tenx::core::fatal(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
 #ifdef NDEBUG
@@ -37,8 +37,8 @@ std::uint64_t bug_count();
 #define TENX_ASSERT(cond, msg) TENX_RELEASE_ASSERT(cond, msg)
 #endif
 
-#define TENX_BUG(cond, msg)                                          \
-  do {                                                               \
-    if (!(cond)) [[unlikely]]                                        \
-      ::tenx::core::report_bug(__FILE__, __LINE__, #cond, (msg));     \
+#define TENX_BUG(cond, msg)                                       \
+  do {                                                            \
+    if (!(cond)) [[unlikely]]                                     \
+      ::tenx::core::report_bug(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)

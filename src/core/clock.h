@@ -38,8 +38,7 @@ class ManualClock final : public Clock {
   time_point now() const override { return time_point(duration(mono_ns_.load())); }
   std::chrono::system_clock::time_point wall_now() const override {
     return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            duration(wall_ns_.load())));
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(duration(wall_ns_.load())));
   }
   void advance(duration d) {
     mono_ns_ += d.count();

@@ -17,7 +17,8 @@ std::shared_ptr<spdlog::logger> g_logger;
 std::atomic<spdlog::logger*> g_current{nullptr};
 
 std::shared_ptr<spdlog::logger> make_default() {
-  auto logger = std::make_shared<spdlog::logger>("tenx", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>("tenx", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::info);
   return logger;
@@ -30,9 +31,12 @@ void init(const Options& options) {
     throw std::invalid_argument("unknown log level '" + options.level +
                                 "' (trace, debug, info, warn, error, off)");
   std::shared_ptr<spdlog::sinks::sink> sink;
-  if (options.file == "stderr") sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  else if (options.file == "stdout") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, false);
+  if (options.file == "stderr")
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  else if (options.file == "stdout")
+    sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  else
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, false);
 
   std::lock_guard lock(g_mu);
   if (!spdlog::thread_pool()) spdlog::init_thread_pool(8192, 1);

@@ -15,7 +15,7 @@
 namespace tenx::log {
 
 struct Options {
-  std::string level = "info";  // trace, debug, info, warn, error, off
+  std::string level = "info";   // trace, debug, info, warn, error, off
   std::string file = "stderr";  // "stderr", "stdout" or a path (appended to)
 };
 

@@ -9,14 +9,22 @@ class Category final : public boost::system::error_category {
   const char* name() const noexcept override { return "tenx"; }
   std::string message(int ev) const override {
     switch (static_cast<Errc>(ev)) {
-      case Errc::ok: return "ok";
-      case Errc::busy: return "busy, try again";
-      case Errc::timeout: return "timed out";
-      case Errc::closed: return "closed";
-      case Errc::limit_exceeded: return "limit exceeded";
-      case Errc::bad_input: return "bad input";
-      case Errc::unavailable: return "unavailable";
-      case Errc::internal: return "internal error";
+      case Errc::ok:
+        return "ok";
+      case Errc::busy:
+        return "busy, try again";
+      case Errc::timeout:
+        return "timed out";
+      case Errc::closed:
+        return "closed";
+      case Errc::limit_exceeded:
+        return "limit exceeded";
+      case Errc::bad_input:
+        return "bad input";
+      case Errc::unavailable:
+        return "unavailable";
+      case Errc::internal:
+        return "internal error";
     }
     return "unknown tenx error";
   }

@@ -56,7 +56,8 @@ int run(const RunOptions& options) {
   log::init({cfg->log.level, cfg->log.file});
   metrics::register_process_metrics();
 
-  core::Runtime runtime({.threads = cfg->server.threads, .drain_timeout = cfg->server.drain_timeout});
+  core::Runtime runtime(
+      {.threads = cfg->server.threads, .drain_timeout = cfg->server.drain_timeout});
   http::ServerOptions so;
   so.listen = cfg->server.listen;
   so.limits = limits_of(cfg->server);

@@ -55,9 +55,9 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
     explicit State(std::shared_ptr<const config::Config> c)
         : cfg(std::move(c)), table(cfg->gateway.routes), metrics(http::metrics_handler()) {
       http::HealthChecks checks;
-      checks.add("disk", cfg->health.check_timeout,
-                 http::HealthChecks::disk_space(cfg->health.disk_path,
-                                                cfg->health.disk_min_free_bytes));
+      checks.add(
+          "disk", cfg->health.check_timeout,
+          http::HealthChecks::disk_space(cfg->health.disk_path, cfg->health.disk_min_free_bytes));
       checks.add("memory", cfg->health.check_timeout,
                  http::HealthChecks::memory(cfg->health.max_rss_bytes));
       health = checks.handler();

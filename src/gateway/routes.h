@@ -20,7 +20,7 @@ namespace tenx::gateway {
 
 struct Route {
   config::RouteConfig config;
-  std::string label;  // for metrics and logs: "/x" or "/api/*"
+  std::string label;                  // for metrics and logs: "/x" or "/api/*"
   std::vector<http::Header> headers;  // views into config.headers
 };
 

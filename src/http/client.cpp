@@ -101,19 +101,21 @@ awaitable<error_code> ClientConnection::write(std::span<const std::string_view> 
       failed_ = true;
       co_return ec;
     }
-    watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
-    auto [wec] =
-        co_await socket_.async_wait(tcp::socket::wait_write, asio::as_tuple(asio::use_awaitable));
-    watchdog_->clear();
-    if (watchdog_->fired()) {
-      failed_ = true;
-      co_return make_error_code(core::Errc::timeout);
-    }
-    if (wec) {
-      failed_ = true;
-      co_return wec;
-    }
+    if (auto wec = co_await wait_ready(tcp::socket::wait_write)) co_return wec;
   }
+}
+
+// Waits until the socket is ready, within the read timeout and the exchange's deadline.
+awaitable<error_code> ClientConnection::wait_ready(tcp::socket::wait_type what) {
+  watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
+  auto [ec] = co_await socket_.async_wait(what, asio::as_tuple(asio::use_awaitable));
+  watchdog_->clear();
+  if (watchdog_->fired()) {
+    failed_ = true;
+    co_return make_error_code(core::Errc::timeout);
+  }
+  if (ec) failed_ = true;
+  co_return ec;
 }
 
 awaitable<error_code> ClientConnection::fill() {
@@ -134,18 +136,7 @@ awaitable<error_code> ClientConnection::fill() {
       failed_ = true;
       co_return ec;
     }
-    watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
-    auto [wec] =
-        co_await socket_.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
-    watchdog_->clear();
-    if (watchdog_->fired()) {
-      failed_ = true;
-      co_return make_error_code(core::Errc::timeout);
-    }
-    if (wec) {
-      failed_ = true;
-      co_return wec;
-    }
+    if (auto wec = co_await wait_ready(tcp::socket::wait_read)) co_return wec;
   }
 }
 
@@ -185,15 +176,14 @@ awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
     if (parser_.done()) co_return std::string_view{};
     if (!in_.empty()) {
       boost::system::error_code ec;
-      const auto n = parser_.put(in_.readable(), ec);
-      const auto piece = parser_.body_piece();
-      in_.consume(n);
+      bool progressed = false;
+      const auto piece = take_body_piece(parser_, in_, ec, progressed);
       if (!piece.empty()) co_return piece;
-      if (ec && ec != boost::beast::http::error::need_more) {
+      if (ec) {
         failed_ = true;
         co_return make_error_code(core::Errc::bad_input);
       }
-      if (n > 0) continue;
+      if (progressed) continue;
     }
     auto ec = co_await fill();
     if (ec == core::Errc::closed) {
@@ -223,7 +213,8 @@ std::size_t Client::idle_connections() const {
   return n;
 }
 
-void Client::write_request_head(std::string& out, const ClientRequest& req, const tcp::endpoint& ep) {
+void Client::write_request_head(std::string& out, const ClientRequest& req,
+                                const tcp::endpoint& ep) {
   auto method = boost::beast::http::to_string(req.method);
   out.append(method.data(), method.size());
   out += ' ';
@@ -255,8 +246,8 @@ void Client::write_request_head(std::string& out, const ClientRequest& req, cons
     out += std::to_string(ep.port());
     out += "\r\n";
   }
-  const bool body_method = req.method == Verb::post || req.method == Verb::put ||
-                           req.method == Verb::patch;
+  const bool body_method =
+      req.method == Verb::post || req.method == Verb::put || req.method == Verb::patch;
   if (!has_length && !has_te && (!req.body.empty() || body_method)) {
     out += "Content-Length: ";
     out += std::to_string(req.body.size());
@@ -339,7 +330,8 @@ awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const
   co_return resp;
 }
 
-awaitable<Result<ClientResponse>> Client::request(const tcp::endpoint& ep, const ClientRequest& req) {
+awaitable<Result<ClientResponse>> Client::request(const tcp::endpoint& ep,
+                                                  const ClientRequest& req) {
   bool retryable = false;
   auto r = co_await attempt(ep, req, false, retryable);
   const bool idempotent = req.method == Verb::get || req.method == Verb::head ||

@@ -101,6 +101,7 @@ class ClientConnection {
 
  private:
   boost::asio::awaitable<error_code> fill();
+  boost::asio::awaitable<error_code> wait_ready(boost::asio::ip::tcp::socket::wait_type what);
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::ip::tcp::endpoint endpoint_;
@@ -108,7 +109,8 @@ class ClientConnection {
   std::shared_ptr<detail::Watchdog> watchdog_;
   IoBuffer in_;
   ResponseParser parser_;
-  std::chrono::steady_clock::time_point total_deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point total_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::chrono::steady_clock::time_point idle_since_{};
   std::uint64_t uses_ = 0;
   bool connected_ = false;

@@ -4,13 +4,13 @@
 #include "metrics/process.h"
 #include "metrics/registry.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <sys/statvfs.h>
 
@@ -121,9 +121,8 @@ HealthCheck HealthChecks::disk_space(std::string path, std::uint64_t min_free_by
     if (::statvfs(path.c_str(), &st) != 0)
       co_return CheckResult{false, "cannot stat filesystem of " + path};
     const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-    co_return CheckResult{free >= min_free_bytes,
-                          fmt::format("{} MiB free (minimum {} MiB)", free >> 20,
-                                      min_free_bytes >> 20)};
+    co_return CheckResult{free >= min_free_bytes, fmt::format("{} MiB free (minimum {} MiB)",
+                                                              free >> 20, min_free_bytes >> 20)};
   };
 }
 

@@ -42,7 +42,8 @@ std::optional<std::pair<std::string_view, std::string_view>> split_absolute(std:
   const auto rest = t.substr(sep + 3);
   const auto end = rest.find_first_of("/?");
   const auto authority = rest.substr(0, end);
-  return std::pair{authority, end == std::string_view::npos ? std::string_view{} : rest.substr(end)};
+  return std::pair{authority,
+                   end == std::string_view::npos ? std::string_view{} : rest.substr(end)};
 }
 }  // namespace
 

@@ -50,8 +50,8 @@ struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsReques
     }
   }
 
-  void on_field_impl(beast::http::field name, beast::string_view name_sv, beast::string_view value_sv,
-                     error_code& ec) override {
+  void on_field_impl(beast::http::field name, beast::string_view name_sv,
+                     beast::string_view value_sv, error_code& ec) override {
     const std::string_view name_string = name_sv;
     const std::string_view value = value_sv;
     // Beast joins obs-fold lines into a scratch buffer: a value outside the input is one.
@@ -303,5 +303,20 @@ ParseError MessageParser<IsRequest>::classify(const error_code& ec) const {
 
 template class MessageParser<true>;
 template class MessageParser<false>;
+
+template <bool IsRequest>
+std::string_view take_body_piece(MessageParser<IsRequest>& parser, IoBuffer& in, error_code& ec,
+                                 bool& progressed) {
+  ec = {};
+  const auto n = parser.put(in.readable(), ec);
+  const auto piece = parser.body_piece();
+  in.consume(n);  // the bytes stay in place until the buffer is next written: piece is valid
+  progressed = n > 0;
+  if (ec == beast::http::error::need_more) ec = {};
+  return piece;
+}
+
+template std::string_view take_body_piece(MessageParser<true>&, IoBuffer&, error_code&, bool&);
+template std::string_view take_body_piece(MessageParser<false>&, IoBuffer&, error_code&, bool&);
 
 }  // namespace tenx::http

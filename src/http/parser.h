@@ -17,6 +17,7 @@
 // These are the request-smuggling guards of RFC 9112 §6.1, §6.3 and §3.2.
 //
 // Not thread-safe; belongs to its connection's thread.
+#include "http/io_buffer.h"
 #include "http/message.h"
 
 #include <boost/system/error_code.hpp>
@@ -100,5 +101,13 @@ class MessageParser {
 
 using RequestParser = MessageParser<true>;
 using ResponseParser = MessageParser<false>;
+
+// One step of reading a body out of a connection buffer (head already parsed): feeds the
+// buffered bytes, drops what the parser consumed, and returns the body piece it produced
+// (empty if none yet; valid until `in` changes). `ec` is set on a framing or limit error
+// (never to need_more); `progressed` tells whether any byte was consumed.
+template <bool IsRequest>
+std::string_view take_body_piece(MessageParser<IsRequest>& parser, IoBuffer& in,
+                                 boost::system::error_code& ec, bool& progressed);
 
 }  // namespace tenx::http

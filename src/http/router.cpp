@@ -39,7 +39,8 @@ std::vector<std::string_view> split(std::string_view path) {
 
 void Router::add(Verb method, std::string_view pattern, Handler handler) {
   if (pattern.empty() || pattern.front() != '/')
-    throw std::invalid_argument("route pattern must start with '/': '" + std::string(pattern) + "'");
+    throw std::invalid_argument("route pattern must start with '/': '" + std::string(pattern) +
+                                "'");
   patterns_.push_back(std::make_unique<std::string>(pattern));
   const std::string* stored = patterns_.back().get();
   Node* node = root_.get();
@@ -68,8 +69,8 @@ void Router::add(Verb method, std::string_view pattern, Handler handler) {
         node->param = std::make_unique<Node>();
         node->param_name = std::string(name);
       } else if (node->param_name != name) {
-        throw std::invalid_argument("conflicting parameter names {" + node->param_name +
-                                    "} and {" + std::string(name) + "} in '" + *stored + "'");
+        throw std::invalid_argument("conflicting parameter names {" + node->param_name + "} and {" +
+                                    std::string(name) + "} in '" + *stored + "'");
       }
       node = node->param.get();
       continue;
@@ -87,8 +88,8 @@ void Router::add(Verb method, std::string_view pattern, Handler handler) {
   }
   for (const auto& r : node->routes)
     if (r.method == method)
-      throw std::invalid_argument("duplicate route " +
-                                  std::string(boost::beast::http::to_string(method)) + " " + *stored);
+      throw std::invalid_argument(
+          "duplicate route " + std::string(boost::beast::http::to_string(method)) + " " + *stored);
   node->routes.push_back({method, stored, std::move(handler)});
 }
 

@@ -40,10 +40,10 @@ class Router {
   void del(std::string_view p, Handler h) { add(Verb::delete_, p, std::move(h)); }
 
   struct Match {
-    const Handler* handler = nullptr;       // null: no route for this method
-    std::string_view pattern;               // the route label
-    bool path_matched = false;              // true with handler null -> 405
-    std::string allow;                      // methods allowed on the path (for 405)
+    const Handler* handler = nullptr;  // null: no route for this method
+    std::string_view pattern;          // the route label
+    bool path_matched = false;         // true with handler null -> 405
+    std::string allow;                 // methods allowed on the path (for 405)
     std::vector<std::pair<std::string_view, std::string_view>> params;
   };
   Match match(Verb method, std::string_view path) const;

@@ -2,8 +2,8 @@
 
 #include "core/check.h"
 #include "core/log.h"
-#include "http/access_log.h"
 #include "core/poller.h"
+#include "http/access_log.h"
 #include "http/detail/socket_io.h"
 #include "http/json.h"
 #include "metrics/registry.h"
@@ -36,7 +36,7 @@ namespace detail {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
-constexpr std::size_t kMaxBatch = 64 * 1024;  // pipelined responses held before a write
+constexpr std::size_t kMaxBatch = 64 * 1024;          // pipelined responses held before a write
 constexpr std::uint64_t kDiscardLimit = 1024 * 1024;  // unread body we read and drop
 
 // "Date: Sat, 28 Nov 2026 03:16:48 GMT\r\n", rebuilt once per second per thread.
@@ -70,9 +70,7 @@ std::string_view method_label(const RequestHead& r) {
   return {s.data(), s.size()};
 }
 
-bool has_crlf(std::string_view s) {
-  return s.find_first_of("\r\n") != std::string_view::npos;
-}
+bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 bool status_has_body(unsigned status) {
   return !(status / 100 == 1 || status == 204 || status == 304);
@@ -153,6 +151,7 @@ class Connection : public ConnectionHook {
   // handler now running suspends (a slow upstream, a timer), this posted flush sends them
   // meanwhile, so a fast answer never waits behind a slow one.
   void schedule_flush();
+  void append_status_block(unsigned status);
   void shutdown();
 
   ServerShared& shared_;
@@ -168,7 +167,7 @@ class Connection : public ConnectionHook {
   bool idle_ = true;
   bool continue_sent_ = false;
   bool keep_alive_ = true;
-  bool broken_ = false;  // the byte stream can no longer be trusted: close after this request
+  bool broken_ = false;   // the byte stream can no longer be trusted: close after this request
   bool writing_ = false;  // a write is suspended on writability: out_ must not be touched
   bool flush_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
@@ -185,7 +184,8 @@ struct PerThread {
 };
 
 struct ServerShared : std::enable_shared_from_this<ServerShared> {
-  ServerShared(core::Runtime& rt, ServerOptions opts, Handler h) : runtime(rt), options(std::move(opts)) {
+  ServerShared(core::Runtime& rt, ServerOptions opts, Handler h)
+      : runtime(rt), options(std::move(opts)) {
     parser_limits.max_header_bytes = options.limits.max_header_bytes;
     parser_limits.max_body_bytes = options.limits.max_body_bytes;
     auto handler = std::make_shared<const Handler>(std::move(h));
@@ -323,11 +323,8 @@ void Connection::shutdown() {
   fd_ = -1;
 }
 
-awaitable<void> Connection::reject(unsigned status, std::string_view reason,
-                                   std::string_view message) {
-  shared_.metrics.rejected.series({reason}).inc();
-  // out_ may hold responses to earlier pipelined requests: they go out first, in order.
-  const std::string body = error_body(reason, message);
+// "HTTP/1.1 200 OK", then the Server and Date fields every response carries.
+void Connection::append_status_block(unsigned status) {
   out_ += "HTTP/1.1 ";
   out_ += status_label(status);
   out_ += ' ';
@@ -335,6 +332,14 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
   out_ += "\r\n";
   out_ += shared_.server_line;
   out_ += date_line();
+}
+
+awaitable<void> Connection::reject(unsigned status, std::string_view reason,
+                                   std::string_view message) {
+  shared_.metrics.rejected.series({reason}).inc();
+  // out_ may hold responses to earlier pipelined requests: they go out first, in order.
+  const std::string body = error_body(reason, message);
+  append_status_block(status);
   out_ += "Content-Type: application/json\r\nConnection: close\r\nContent-Length: ";
   out_ += std::to_string(body.size());
   out_ += "\r\n\r\n";
@@ -345,14 +350,15 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
 bool Connection::decide_keep_alive(Exchange& ex) {
   const auto& req = parser_.head();
   const auto& limits = shared_.options.limits;
-  bool keep = req.keep_alive && !ex.close_ && !thread_.draining && !broken_ &&
-              ex.body_error_ == ParseError::none &&
-              (limits.max_requests_per_connection == 0 ||
-               requests_ < limits.max_requests_per_connection);
+  bool keep =
+      req.keep_alive && !ex.close_ && !thread_.draining && !broken_ &&
+      ex.body_error_ == ParseError::none &&
+      (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection);
   if (keep && !parser_.done()) {
     // The body was not (fully) read. A client waiting for 100 Continue will not send it; a
     // large remainder is cheaper to drop with the connection than to read.
-    if (req.expect_continue && !continue_sent_) keep = false;
+    if (req.expect_continue && !continue_sent_)
+      keep = false;
     else if (!req.chunked && req.content_length &&
              *req.content_length - parser_.body_bytes() > kDiscardLimit)
       keep = false;
@@ -366,13 +372,7 @@ void Connection::write_head(Exchange& ex, unsigned status, std::string_view cont
                             std::optional<std::uint64_t> content_length, bool chunked) {
   const auto& req = parser_.head();
   const bool keep = decide_keep_alive(ex);
-  out_ += "HTTP/1.1 ";
-  out_ += status_label(status);
-  out_ += ' ';
-  out_ += reason_phrase(status);
-  out_ += "\r\n";
-  out_ += shared_.server_line;
-  out_ += date_line();
+  append_status_block(status);
   if (!content_type.empty()) {
     out_ += "Content-Type: ";
     out_ += content_type;
@@ -432,18 +432,17 @@ awaitable<Result<std::string_view>> Connection::read_body_some(Exchange& ex) {
     if (parser_.done()) co_return std::string_view{};
     if (!in_.empty()) {
       boost::system::error_code ec;
-      const auto n = parser_.put(in_.readable(), ec);
-      const auto piece = parser_.body_piece();
-      in_.consume(n);
+      bool progressed = false;
+      const auto piece = take_body_piece(parser_, in_, ec, progressed);
       if (!piece.empty()) co_return piece;
-      if (ec && ec != boost::beast::http::error::need_more) {
+      if (ec) {
         ex.body_error_ = parser_.classify(ec);
         broken_ = true;
         co_return make_error_code(ex.body_error_ == ParseError::body_too_large
                                       ? core::Errc::limit_exceeded
                                       : core::Errc::bad_input);
       }
-      if (n > 0) continue;  // a chunk header or trailer was consumed
+      if (progressed) continue;  // a chunk header or trailer was consumed
     }
     if (!in_.reserve(kReadChunk, in_.capacity() > 64 * 1024 ? in_.capacity() : 64 * 1024)) {
       broken_ = true;
@@ -471,8 +470,8 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
   const bool body = status_has_body(status);
   // A HEAD response, 1xx, 204 and 304 carry no body whatever length the head announces, so
   // there is nothing left to send (and nothing to fall short of).
-  ex.stream_left_ = body && req.method != Verb::head ? content_length
-                                                     : std::optional<std::uint64_t>(0);
+  ex.stream_left_ =
+      body && req.method != Verb::head ? content_length : std::optional<std::uint64_t>(0);
   ex.stream_chunked_ = body && !content_length && req.version >= 11;
   if (body && !content_length && req.version < 11) ex.close_ = true;  // close-delimited
   const std::size_t before = out_.size();
@@ -569,9 +568,11 @@ void Connection::finish_exchange(Exchange& ex) {
     const auto len = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     line += "{\"time\":\"";
     line.append(ts, len);
-    char ms[8];
-    std::snprintf(ms, sizeof ms, ".%03ldZ", now.tv_nsec / 1'000'000);
-    line += ms;
+    const auto msec = static_cast<int>(now.tv_nsec / 1'000'000) % 1000;
+    const char ms[] = {'.', static_cast<char>('0' + msec / 100),
+                       static_cast<char>('0' + msec / 10 % 10), static_cast<char>('0' + msec % 10),
+                       'Z'};
+    line.append(ms, sizeof ms);
     line += "\",\"remote\":";
     append_json_string(line, peer_.address().to_string());
     line += ",\"method\":";
@@ -626,9 +627,9 @@ awaitable<void> Connection::run() {
                                   std::to_string(limits.max_header_bytes) + " bytes");
               break;
             case ParseError::body_too_large:
-              co_await reject(413, "body_too_large",
-                              "request body exceeds " + std::to_string(limits.max_body_bytes) +
-                                  " bytes");
+              co_await reject(
+                  413, "body_too_large",
+                  "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
               break;
             case ParseError::not_implemented:
               co_await reject(501, "not_implemented", "unsupported transfer coding");
@@ -688,9 +689,10 @@ awaitable<void> Connection::run() {
       co_await (*handler)(ex);
     } catch (const std::exception& e) {
       TENX_LOG_ERROR("handler failed route={} error=\"{}\"", ex.route_, e.what());
-      if (ex.status_ == 0) respond(ex, 500, "application/json",
-                                   error_body("internal", "the handler failed"), {});
-      else broken_ = true;
+      if (ex.status_ == 0)
+        respond(ex, 500, "application/json", error_body("internal", "the handler failed"), {});
+      else
+        broken_ = true;
     }
     if (ex.status_ == 0) {
       if (ex.body_error_ == ParseError::body_too_large) {
@@ -703,8 +705,8 @@ awaitable<void> Connection::run() {
                 {});
       } else {
         TENX_BUG(false, "handler returned without responding");
-        respond(ex, 500, "application/json",
-                error_body("internal", "the handler did not respond"), {});
+        respond(ex, 500, "application/json", error_body("internal", "the handler did not respond"),
+                {});
       }
     }
     if (ex.streaming_ && !ex.stream_ended_) {
@@ -727,10 +729,11 @@ awaitable<void> Connection::run() {
         ex.body_error_ = err;
         broken_ = true;
         if (err == ParseError::body_too_large) {
-          respond(ex, 413, "application/json",
-                  error_body("body_too_large", "request body exceeds " +
-                                                   std::to_string(limits.max_body_bytes) + " bytes"),
-                  {});
+          respond(
+              ex, 413, "application/json",
+              error_body("body_too_large", "request body exceeds " +
+                                               std::to_string(limits.max_body_bytes) + " bytes"),
+              {});
         } else {
           respond(ex, 400, "application/json",
                   error_body("bad_request", "malformed request body framing"), {});
@@ -739,8 +742,10 @@ awaitable<void> Connection::run() {
     }
     bool keep = keep_alive_ && !broken_ && !ex.close_;
     if (keep && !parser_.done()) {
-      if (co_await flush()) keep = false;
-      else keep = co_await discard_body(ex);
+      if (co_await flush())
+        keep = false;
+      else
+        keep = co_await discard_body(ex);
     }
     finish_exchange(ex);
     if (!keep) {

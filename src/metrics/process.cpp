@@ -62,8 +62,8 @@ ProcessStats read_process_stats() {
         }
       }
       if (ticks > 0)
-        s.start_time_seconds =
-            static_cast<double>(btime) + static_cast<double>(start_ticks) / static_cast<double>(ticks);
+        s.start_time_seconds = static_cast<double>(btime) +
+                               static_cast<double>(start_ticks) / static_cast<double>(ticks);
     }
   }
   return s;
@@ -72,44 +72,33 @@ ProcessStats read_process_stats() {
 void register_process_metrics(Registry& registry) {
   static std::once_flag global_once;
   auto do_register = [&registry] {
-    auto one = [](const char* name, double v) { return Sample{name, {}, v}; };
-    registry.add_collector("process_resident_memory_bytes", "Resident memory size in bytes.",
-                           Kind::gauge, [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_resident_memory_bytes",
-                                               static_cast<double>(read_process_stats().resident_bytes)));
-                           });
-    registry.add_collector("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                           Kind::gauge, [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_virtual_memory_bytes",
-                                               static_cast<double>(read_process_stats().virtual_bytes)));
-                           });
-    registry.add_collector("process_cpu_seconds_total",
-                           "Total user and system CPU time spent in seconds.", Kind::counter,
-                           [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_cpu_seconds_total",
-                                               read_process_stats().cpu_seconds));
-                           });
-    registry.add_collector("process_open_fds", "Number of open file descriptors.", Kind::gauge,
-                           [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_open_fds",
-                                               static_cast<double>(read_process_stats().open_fds)));
-                           });
-    registry.add_collector("process_max_fds", "Maximum number of open file descriptors.",
-                           Kind::gauge, [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_max_fds",
-                                               static_cast<double>(read_process_stats().max_fds)));
-                           });
-    registry.add_collector("process_start_time_seconds",
-                           "Start time of the process since unix epoch in seconds.", Kind::gauge,
-                           [one](std::vector<Sample>& out) {
-                             out.push_back(one("process_start_time_seconds",
-                                               read_process_stats().start_time_seconds));
-                           });
-    registry.add_collector("tenx_bugs_total", "Internal invariant violations survived (TENX_BUG).",
-                           Kind::counter, [one](std::vector<Sample>& out) {
-                             out.push_back(one("tenx_bugs_total",
-                                               static_cast<double>(core::bug_count())));
-                           });
+    struct Def {
+      const char* name;
+      const char* help;
+      Kind kind;
+      double (*read)();
+    };
+    static const Def defs[] = {
+        {"process_resident_memory_bytes", "Resident memory size in bytes.", Kind::gauge,
+         [] { return static_cast<double>(read_process_stats().resident_bytes); }},
+        {"process_virtual_memory_bytes", "Virtual memory size in bytes.", Kind::gauge,
+         [] { return static_cast<double>(read_process_stats().virtual_bytes); }},
+        {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+         Kind::counter, [] { return read_process_stats().cpu_seconds; }},
+        {"process_open_fds", "Number of open file descriptors.", Kind::gauge,
+         [] { return static_cast<double>(read_process_stats().open_fds); }},
+        {"process_max_fds", "Maximum number of open file descriptors.", Kind::gauge,
+         [] { return static_cast<double>(read_process_stats().max_fds); }},
+        {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+         Kind::gauge, [] { return read_process_stats().start_time_seconds; }},
+        {"tenx_bugs_total", "Internal invariant violations survived (TENX_BUG).", Kind::counter,
+         [] { return static_cast<double>(core::bug_count()); }},
+    };
+    for (const auto& d : defs) {
+      registry.add_collector(d.name, d.help, d.kind, [&d](std::vector<Sample>& out) {
+        out.push_back(Sample{d.name, {}, d.read()});
+      });
+    }
   };
   if (&registry == &Registry::global()) {
     std::call_once(global_once, do_register);

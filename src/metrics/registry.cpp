@@ -25,36 +25,50 @@ std::uint64_t key_hash(std::uint32_t family, const std::string_view* v, std::siz
 
 void append_escaped(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
 void append_number(std::string& out, double v) {
-  if (std::isnan(v)) out += "NaN";
-  else if (std::isinf(v)) out += v > 0 ? "+Inf" : "-Inf";
-  else if (v == std::floor(v) && std::fabs(v) < 1e15) fmt::format_to(std::back_inserter(out), "{}", static_cast<long long>(v));
-  else fmt::format_to(std::back_inserter(out), "{}", v);
+  if (std::isnan(v))
+    out += "NaN";
+  else if (std::isinf(v))
+    out += v > 0 ? "+Inf" : "-Inf";
+  else if (v == std::floor(v) && std::fabs(v) < 1e15)
+    fmt::format_to(std::back_inserter(out), "{}", static_cast<long long>(v));
+  else
+    fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
 // HELP text escapes backslash and newline (text format 0.0.4).
 std::string escape_help(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::counter: return "counter";
-    case Kind::gauge: return "gauge";
-    case Kind::histogram: return "histogram";
+    case Kind::counter:
+      return "counter";
+    case Kind::gauge:
+      return "gauge";
+    case Kind::histogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -79,7 +93,7 @@ struct CacheEntry {
 
 struct Registry::Shard {
   std::mutex mu;  // owner takes it to add cells; the scraper to read them
-  std::vector<std::vector<std::unique_ptr<Cell>>> cells;  // [family][series]
+  std::vector<std::vector<std::unique_ptr<Cell>>> cells;     // [family][series]
   std::unordered_multimap<std::uint64_t, CacheEntry> cache;  // owner thread only
 
   Cell& cell(const Family& f, std::uint32_t id, Kind kind) {
@@ -159,8 +173,8 @@ Series Family::series(const std::vector<std::string_view>& values) {
 
 Series Family::lookup(const std::string_view* values, std::size_t n) {
   if (n != label_names_.size())
-    throw std::invalid_argument(fmt::format("metric {}: {} label values for {} labels", name_, n,
-                                            label_names_.size()));
+    throw std::invalid_argument(
+        fmt::format("metric {}: {} label values for {} labels", name_, n, label_names_.size()));
   auto& shard = registry_.local_shard();
   const auto h = key_hash(index_, values, n);
   auto [lo, hi] = shard.cache.equal_range(h);
@@ -311,8 +325,8 @@ std::string Registry::expose() const {
         out += "_bucket";
         out += labels_of(f, series[id], "le", fmt::format("{}", le));
         out += ' ';
-        append_number(out, static_cast<double>(
-                               h.count_at_or_below(static_cast<std::uint64_t>(le * 1e9))));
+        append_number(
+            out, static_cast<double>(h.count_at_or_below(static_cast<std::uint64_t>(le * 1e9))));
         out += '\n';
       }
       out += f.name_;

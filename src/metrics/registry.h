@@ -37,9 +37,9 @@ class Family;
 class Series {
  public:
   Series() = default;
-  void inc(double v = 1) const;        // counter, gauge
+  void inc(double v = 1) const;              // counter, gauge
   void dec(double v = 1) const { inc(-v); }  // gauge
-  void observe_ns(std::uint64_t ns) const;  // histogram
+  void observe_ns(std::uint64_t ns) const;   // histogram
   void observe_seconds(double s) const;
   // This series' value summed over threads (counter / gauge).
   double value() const;
