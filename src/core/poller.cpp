@@ -13,9 +13,14 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr int kBatch = 256;
-}
+thread_local Poller* t_current = nullptr;
+}  // namespace
+
+Poller* Poller::current() { return t_current; }
+void Poller::set_current(Poller* p) { t_current = p; }
 
 void Poller::Handle::cancel() {
+  if (poller_->shut_down_) return;
   // Complete pending waits through the loop: the caller may be any handler on it (a deadline,
   // the drain), and the waiter must not run inside it.
   for (WaitHandler* slot : {&reader_, &writer_}) {
@@ -32,12 +37,27 @@ Poller::Poller(asio::io_context& loop) : loop_(loop) {
   desc_ = std::make_unique<asio::posix::stream_descriptor>(loop_, epfd_);  // owns epfd_
 }
 
-Poller::~Poller() {
+Poller::~Poller() { shutdown(); }
+
+void Poller::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  std::vector<WaitHandler> parked;
+  for (auto& h : slab_) {
+    for (WaitHandler* slot : {&h->reader_, &h->writer_}) {
+      if (*slot) {
+        parked.emplace_back();
+        parked.back().take(*slot);
+      }
+    }
+  }
+  parked.clear();  // destroys the handlers (and, through the loop, their coroutines)
   boost::system::error_code ignored;
   desc_->close(ignored);
 }
 
 Poller::Handle* Poller::add(int fd) {
+  if (shut_down_) throw std::system_error(EBADF, std::generic_category(), "poller shut down");
   Handle* h = free_;
   if (h) {
     free_ = h->next_free_;
@@ -69,6 +89,11 @@ Poller::Handle* Poller::add(int fd) {
 
 void Poller::remove(Handle* h) {
   if (!h || h->dead_) return;
+  if (shut_down_) {
+    h->dead_ = true;
+    --registered_;
+    return;
+  }
   epoll_event ev{};
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, h->fd_, &ev);
   h->cancel();

@@ -174,11 +174,19 @@ class Poller {
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
 
+  // The Poller of the runtime loop running on this thread (null elsewhere).
+  static Poller* current();
+  static void set_current(Poller* p);
+
   // Registers a non-blocking socket. Throws std::system_error if epoll refuses it.
   Handle* add(int fd);
   // Deregisters; pending waits complete with operation_aborted. Call before close(fd).
   void remove(Handle* h);
   std::size_t registered() const { return registered_; }
+  // Teardown, before the loop is destroyed: drops every parked waiter (their coroutines are
+  // destroyed through the loop) and closes the private epoll set. Afterwards remove() only
+  // marks handles dead.
+  void shutdown();
   boost::asio::io_context& loop() { return loop_; }
 
  private:
@@ -197,6 +205,7 @@ class Poller {
   std::size_t registered_ = 0;
   bool in_batch_ = false;
   bool armed_ = false;
+  bool shut_down_ = false;
 };
 
 }  // namespace tenx::core

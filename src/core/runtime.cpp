@@ -26,6 +26,7 @@ Runtime::Runtime(RuntimeOptions options) : options_(options), guards_(std::make_
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < n; ++i) {
     loops_.push_back(std::make_unique<asio::io_context>(1));
+    pollers_.push_back(std::make_unique<Poller>(*loops_.back()));
     guards_->work.emplace_back(loops_.back()->get_executor());
   }
   // Install the handlers now rather than in run(): a process announces readiness (the gateway
@@ -40,6 +41,14 @@ Runtime::~Runtime() {
   for (auto& l : loops_) l->stop();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
+  // Teardown order: coroutines still parked on a Poller are released while their loop exists
+  // (Asio unwinds a coroutine through its executor), then the loops go (destroying every
+  // parked coroutine, whose connections deregister from a Poller that only marks them dead),
+  // then the Pollers.
+  for (auto& p : pollers_) p->shutdown();
+  guards_.reset();  // work guards and the signal set refer to the loops
+  loops_.clear();
+  pollers_.clear();
 }
 
 std::size_t Runtime::current_index() { return t_worker_index; }
@@ -65,7 +74,9 @@ int Runtime::run() {
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     workers_.emplace_back([this, i] {
       t_worker_index = i;
+      Poller::set_current(pollers_[i].get());
       loops_[i]->run();
+      Poller::set_current(nullptr);
       t_worker_index = kNotWorker;
       if (running_workers_.fetch_sub(1) == 1) {
         asio::post(control_, [this] {

@@ -14,6 +14,8 @@
 // reload hooks on the control thread. run() returns after every worker has exited.
 //
 // on_drain / on_reload / for_each_loop may be called from any thread before or during run().
+#include "core/poller.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -43,6 +45,8 @@ class Runtime {
 
   std::size_t threads() const { return loops_.size(); }
   boost::asio::io_context& loop(std::size_t i) { return *loops_[i]; }
+  // Socket readiness for loop i (see core/poller.h); Poller::current() on its thread.
+  Poller& poller(std::size_t i) { return *pollers_[i]; }
   boost::asio::io_context& control() { return control_; }
 
   // Index of the calling worker thread of *any* Runtime, or kNotWorker.
@@ -67,6 +71,10 @@ class Runtime {
 
   RuntimeOptions options_;
   boost::asio::io_context control_{1};
+  // (pollers_ and loops_ below)
+  // Pollers are declared first so they are destroyed last: coroutines destroyed with their
+  // loop may still deregister sockets (see ~Runtime).
+  std::vector<std::unique_ptr<Poller>> pollers_;
   std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
   std::vector<std::thread> workers_;
   struct Guards;

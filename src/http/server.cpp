@@ -175,7 +175,7 @@ class Connection : public ConnectionHook {
 
 struct PerThread {
   std::shared_ptr<const Handler> handler;
-  std::unique_ptr<core::Poller> poller;  // readiness of this thread's listener and connections
+  core::Poller* poller = nullptr;  // the runtime's, for this thread's listener and connections
   int listen_fd = -1;
   core::Poller::Handle* listen_handle = nullptr;
   boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> connections;
@@ -916,7 +916,7 @@ void Server::start() {
       s.bound = ep;
     }
     auto& t = *s.threads[i];
-    t.poller = std::make_unique<core::Poller>(s.runtime.loop(i));
+    t.poller = &s.runtime.poller(i);
     t.listen_fd = acceptor.release();  // from here on readiness comes from the Poller
     t.listen_handle = t.poller->add(t.listen_fd);
   }
