@@ -6,7 +6,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/query.hpp>
 
 #include <charconv>
 
@@ -22,39 +28,68 @@ std::optional<std::string_view> ClientResponse::header(std::string_view name) co
   return std::nullopt;
 }
 
-ClientConnection::ClientConnection(const asio::any_io_executor& ex, tcp::endpoint ep,
+ClientConnection::ClientConnection(core::Poller& poller, tcp::endpoint ep,
                                    const ClientOptions& options)
-    : socket_(ex),
+    : poller_(poller),
       endpoint_(ep),
       options_(options),
-      watchdog_(std::make_shared<detail::Watchdog>(ex,
+      watchdog_(std::make_shared<detail::Watchdog>(poller.loop().get_executor(),
                                                    [this] {
-                                                     boost::system::error_code ignored;
-                                                     socket_.cancel(ignored);
+                                                     if (handle_) handle_->cancel();
                                                    })),
       in_(8 * 1024) {}
 
 ClientConnection::~ClientConnection() {
   watchdog_->stop();
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  close();
+}
+
+void ClientConnection::close() {
+  if (fd_ < 0) return;
+  poller_.remove(handle_);
+  handle_ = nullptr;
+  ::close(fd_);
+  fd_ = -1;
 }
 
 awaitable<error_code> ClientConnection::connect() {
-  watchdog_->set_after(options_.connect_timeout);
-  auto [ec] = co_await socket_.async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
-  watchdog_->clear();
-  if (watchdog_->fired()) {
+  fd_ = ::socket(endpoint_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
     failed_ = true;
-    co_return make_error_code(core::Errc::timeout);
+    co_return error_code(errno, boost::system::system_category());
   }
-  if (ec) {
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const int rc = ::connect(fd_, endpoint_.data(), static_cast<socklen_t>(endpoint_.size()));
+  const int connect_errno = rc == 0 ? 0 : errno;
+  if (rc != 0 && connect_errno != EINPROGRESS) {
     failed_ = true;
-    co_return ec;
+    close();
+    co_return error_code(connect_errno, boost::system::system_category());
   }
-  boost::system::error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
-  socket_.non_blocking(true, ignored);
+  handle_ = poller_.add(fd_);
+  if (rc != 0) {
+    // In progress: the connection is made (or refused) when the socket turns writable.
+    handle_->clear_writable();
+    watchdog_->set_after(options_.connect_timeout);
+    auto [ec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
+    watchdog_->clear();
+    if (watchdog_->fired()) {
+      failed_ = true;
+      co_return make_error_code(core::Errc::timeout);
+    }
+    if (ec) {
+      failed_ = true;
+      co_return ec;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      failed_ = true;
+      co_return error_code(err, boost::system::system_category());
+    }
+  }
   connected_ = true;
   co_return error_code{};
 }
@@ -64,7 +99,8 @@ bool ClientConnection::begin_exchange() {
   if (uses_ > 0) {
     // A pooled connection: the server may have closed it, or sent bytes we never asked for.
     char probe;
-    const ssize_t r = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (handle_->hung_up()) return false;
+    const ssize_t r = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (r >= 0) return false;  // 0: closed; >0: stray bytes
     if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
   }
@@ -95,20 +131,24 @@ awaitable<error_code> ClientConnection::write(std::span<const std::string_view> 
   int cnt = static_cast<int>(iov.size());
   for (;;) {
     boost::system::error_code ec;
-    const auto st = detail::try_writev(socket_.native_handle(), cur, cnt, ec);
-    if (st == detail::IoStatus::ok) co_return error_code{};
-    if (st != detail::IoStatus::again) {
-      failed_ = true;
-      co_return ec;
+    if (handle_->writable()) {
+      const auto st = detail::try_writev(fd_, cur, cnt, ec);
+      if (st == detail::IoStatus::ok) co_return error_code{};
+      if (st != detail::IoStatus::again) {
+        failed_ = true;
+        co_return ec;
+      }
+      handle_->clear_writable();
     }
-    if (auto wec = co_await wait_ready(tcp::socket::wait_write)) co_return wec;
+    if (auto wec = co_await wait_ready(true)) co_return wec;
   }
 }
 
 // Waits until the socket is ready, within the read timeout and the exchange's deadline.
-awaitable<error_code> ClientConnection::wait_ready(tcp::socket::wait_type what) {
+awaitable<error_code> ClientConnection::wait_ready(bool for_write) {
   watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
-  auto [ec] = co_await socket_.async_wait(what, asio::as_tuple(asio::use_awaitable));
+  auto [ec] = for_write ? co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable))
+                        : co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
   watchdog_->clear();
   if (watchdog_->fired()) {
     failed_ = true;
@@ -124,19 +164,26 @@ awaitable<error_code> ClientConnection::fill() {
     co_return make_error_code(core::Errc::limit_exceeded);
   }
   for (;;) {
-    std::size_t n = 0;
-    boost::system::error_code ec;
-    const auto st = detail::try_read(socket_.native_handle(), in_, n, ec);
-    if (st == detail::IoStatus::ok) {
-      got_bytes_ = true;
-      co_return error_code{};
+    if (handle_->readable()) {
+      const std::size_t room = in_.writable();
+      std::size_t n = 0;
+      boost::system::error_code ec;
+      const auto st = detail::try_read(fd_, in_, n, ec);
+      if (st == detail::IoStatus::ok) {
+        // Drained: wait for the next edge; unless the peer's FIN came with this data, which
+        // brings no further edge (the next read returns 0 at once).
+        if (n < room && !handle_->hung_up()) handle_->clear_readable();
+        got_bytes_ = true;
+        co_return error_code{};
+      }
+      if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
+      if (st == detail::IoStatus::error) {
+        failed_ = true;
+        co_return ec;
+      }
+      handle_->clear_readable();
     }
-    if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
-    if (st == detail::IoStatus::error) {
-      failed_ = true;
-      co_return ec;
-    }
-    if (auto wec = co_await wait_ready(tcp::socket::wait_read)) co_return wec;
+    if (auto wec = co_await wait_ready(false)) co_return wec;
   }
 }
 
@@ -202,8 +249,21 @@ awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
 
 // ---- Client ----
 
+namespace {
+core::Poller* poller_for(const asio::any_io_executor& ex,
+                         std::unique_ptr<core::Poller>& own) {
+  auto& ctx = static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
+  if (auto* p = core::Poller::current(); p && &p->loop() == &ctx) return p;
+  own = std::make_unique<core::Poller>(ctx);
+  return own.get();
+}
+}  // namespace
+
 Client::Client(asio::any_io_executor ex, ClientOptions options)
-    : ex_(std::move(ex)), options_(options) {}
+    : poller_(poller_for(ex, own_poller_)), options_(options) {}
+
+Client::Client(core::Poller& poller, ClientOptions options)
+    : poller_(&poller), options_(options) {}
 
 Client::~Client() = default;
 
@@ -267,7 +327,7 @@ awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::
       if (c->begin_exchange()) co_return c;
     }
   }
-  auto c = std::make_unique<ClientConnection>(ex_, ep, options_);
+  auto c = std::make_unique<ClientConnection>(*poller_, ep, options_);
   if (auto ec = co_await c->connect()) co_return ec;
   c->begin_exchange();
   co_return c;
@@ -286,7 +346,7 @@ awaitable<Result<ClientResponse>> Client::attempt(const tcp::endpoint& ep, const
   retryable = false;
   std::unique_ptr<ClientConnection> c;
   if (fresh) {
-    c = std::make_unique<ClientConnection>(ex_, ep, options_);
+    c = std::make_unique<ClientConnection>(*poller_, ep, options_);
     if (auto ec = co_await c->connect()) co_return ec;
     c->begin_exchange();
   } else {

@@ -2,7 +2,9 @@
 // HTTP/1.1 client with a keep-alive connection pool per (thread, upstream).
 //
 // A Client belongs to one event-loop thread (create one per runtime thread); it is not
-// thread-safe and needs no lock. Two ways to use it:
+// thread-safe and needs no lock. Its sockets are plain descriptors watched by the loop's
+// core::Poller (nginx-style readiness: one recv per read, no epoll_ctl per wait), the same
+// machinery as the server's connections. Two ways to use it:
 //
 //   1. Buffered: `co_await client.request(endpoint, req)` -> status, headers, body.
 //   2. Streamed (the gateway's proxy path): `auto c = co_await client.acquire(endpoint)`, then
@@ -20,6 +22,7 @@
 // Timeouts: connect, read (longest wait for the next bytes of the response) and total (the
 // whole buffered request). Errors: Errc::timeout, Errc::closed (peer closed early),
 // Errc::bad_input (malformed response), Errc::limit_exceeded, or the socket's error code.
+#include "core/poller.h"
 #include "core/result.h"
 #include "http/io_buffer.h"
 #include "http/message.h"
@@ -73,7 +76,7 @@ struct ClientResponse {
 
 class ClientConnection {
  public:
-  ClientConnection(const boost::asio::any_io_executor& ex, boost::asio::ip::tcp::endpoint ep,
+  ClientConnection(core::Poller& poller, boost::asio::ip::tcp::endpoint ep,
                    const ClientOptions& options);
   ~ClientConnection();
   ClientConnection(const ClientConnection&) = delete;
@@ -101,9 +104,12 @@ class ClientConnection {
 
  private:
   boost::asio::awaitable<error_code> fill();
-  boost::asio::awaitable<error_code> wait_ready(boost::asio::ip::tcp::socket::wait_type what);
+  boost::asio::awaitable<error_code> wait_ready(bool for_write);
+  void close();
 
-  boost::asio::ip::tcp::socket socket_;
+  core::Poller& poller_;
+  int fd_ = -1;
+  core::Poller::Handle* handle_ = nullptr;
   boost::asio::ip::tcp::endpoint endpoint_;
   const ClientOptions& options_;
   std::shared_ptr<detail::Watchdog> watchdog_;
@@ -121,7 +127,10 @@ class ClientConnection {
 
 class Client {
  public:
+  // Uses the Poller of the runtime loop it is created on (Poller::current()); created
+  // elsewhere (a test's own io_context), it makes one on the executor's io_context.
   Client(boost::asio::any_io_executor ex, ClientOptions options = {});
+  Client(core::Poller& poller, ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -147,7 +156,8 @@ class Client {
   boost::asio::awaitable<Result<ClientResponse>> attempt(const boost::asio::ip::tcp::endpoint& ep,
                                                          const ClientRequest& req, bool fresh,
                                                          bool& retryable);
-  boost::asio::any_io_executor ex_;
+  std::unique_ptr<core::Poller> own_poller_;
+  core::Poller* poller_;
   ClientOptions options_;
   std::map<boost::asio::ip::tcp::endpoint, std::deque<std::unique_ptr<ClientConnection>>> idle_;
 };

@@ -241,7 +241,8 @@ awaitable<error_code> Connection::read_more(clock_type::time_point deadline) {
       boost::system::error_code ec;
       const auto st = try_read(fd_, in_, n, ec);
       if (st == IoStatus::ok) {
-        if (n < room) handle_->clear_readable();
+        // A FIN that arrived with this data brings no further edge: keep reading then.
+        if (n < room && !handle_->hung_up()) handle_->clear_readable();
         co_return error_code{};
       }
       if (st == IoStatus::eof) co_return make_error_code(core::Errc::closed);

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# bench/gateway_proxy.sh — tenx's reverse proxy against nginx and HAProxy, in front of the
+# same two upstreams: throughput/latency, then failover when one upstream dies.
+#
+# What it runs, side by side in the same run, on 127.0.0.1:
+#   * upstreams: two nginx 1.22 instances (single process each: master_process off,
+#     worker_processes 1), `location = /hello { return 200 '<~200-byte JSON>'; }`,
+#     access_log off, keepalive_requests 100000;
+#   * proxies, all with upstream keep-alive to both upstreams, round robin:
+#     - nginx 1.22 (Debian): `upstream pool { server U1 max_fails=1 fail_timeout=10s; server U2
+#       ...; keepalive 64; keepalive_requests 100000; }`, proxy_http_version 1.1,
+#       `proxy_set_header Connection ""`, `proxy_next_upstream error timeout http_502 http_503`,
+#       worker_processes W, access_log off, reuseport;
+#     - HAProxy 2.6 (Debian package haproxy), foreground (-db): nbthread W, mode http,
+#       option http-keep-alive, http-reuse always, balance roundrobin, retries 3,
+#       option redispatch, retry-on all-retryable-errors, `check inter 1s` on both servers;
+#     - `tenx gateway --threads W --upstream http://U1 --upstream http://U2 --balance round_robin`
+#       (passive health max_fails=1 fail_timeout=10s and retries of idempotent requests are
+#       tenx's defaults).
+#   The rivals get their best standard settings for both parts (the failover ones cost nothing
+#   in part 1).
+#   Part 1, for W in 1 and 2: `wrk -t1 -c64 -d10s --latency /hello` against each proxy,
+#     interleaved over several rounds, the order reversed every round. Prints req/s, p50, p99
+#     per round, the tenx/nginx, tenx/haproxy (and haproxy/nginx) req/s ratios with medians.
+#     Goal: tenx >= 1.2x nginx req/s with p99 no worse.
+#   Part 2, W=2, one proxy at a time, each started fresh with both upstreams up: 10 s of
+#     `wrk -t1 -c64` with bench/lua/count_errors.lua; upstream 2 is killed with SIGKILL 3 s in
+#     and restarted after the run, so every proxy sees the same situation. Prints the
+#     client-visible errors: non-2xx + socket errors (connect/read/write/timeout).
+#     Goal: zero for tenx.
+# Rivals are installed with apt-get when missing (and it says so); none is skipped. Every
+# process it starts is stopped by PID on exit. About 4 minutes with the defaults.
+#
+# Usage: bench/gateway_proxy.sh [--rounds 3] [--duration 10s] [--workers "1 2"]
+#          [--connections 64] [--failover-duration 10s] [--kill-after 3] [--failover-workers 2]
+# Development only: BENCH_ONLY_RIVALS=1 skips tenx (to check the rest of the script while the
+# proxy is being written); the output then says loudly that tenx was NOT measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=3; DURATION=10s; WORKERS="1 2"; CONNS=64
+FO_DURATION=10s; KILL_AFTER=3; FO_W=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2;;
+    --duration) DURATION=$2; shift 2;;
+    --workers) WORKERS=$2; shift 2;;
+    --connections) CONNS=$2; shift 2;;
+    --failover-duration) FO_DURATION=$2; shift 2;;
+    --kill-after) KILL_AFTER=$2; shift 2;;
+    --failover-workers) FO_W=$2; shift 2;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+done
+ONLY_RIVALS=${BENCH_ONLY_RIVALS:-0}
+loud_no_tenx() {
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  echo "!!! BENCH_ONLY_RIVALS=1: tenx was NOT measured. Development run only: no tenx figures,"
+  echo "!!! no goal checked. Do not record this run."
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+}
+
+need() {  # need BINARY PACKAGE
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+    echo "bench: $1 is missing; installing Debian package $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+  fi
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || { echo "bench: cannot install $2: stopping (no rival is skipped)" >&2; exit 1; }
+}
+need wrk wrk
+need curl curl
+need /usr/sbin/nginx nginx
+need /usr/sbin/haproxy haproxy
+TENX=build/release/bin/tenx
+if [ "$ONLY_RIVALS" = 1 ]; then
+  loud_no_tenx
+else
+  if [ ! -x "$TENX" ]; then
+    echo "bench: building tenx (release preset)"
+    cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
+  fi
+  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--upstream'; then
+    echo "bench: '$TENX gateway --help' does not mention --upstream: this tenx has no reverse proxy yet." >&2
+    echo "bench: rebuild tenx with the proxy (BENCH_ONLY_RIVALS=1 checks the rest of the script, without tenx)." >&2
+    exit 1
+  fi
+  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--balance'; then
+    echo "bench: '$TENX gateway --help' does not mention --balance (needed: --balance round_robin)." >&2
+    exit 1
+  fi
+fi
+
+WORK=$(mktemp -d)
+PIDS=()
+forget() { local p keep=(); for p in "${PIDS[@]:-}"; do [ -n "$p" ] && [ "$p" != "$1" ] && keep+=("$p"); done; PIDS=("${keep[@]:-}"); }
+stop() {  # stop PID...: SIGTERM, wait, forget
+  local p
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do wait "$p" 2>/dev/null || true; forget "$p"; done
+}
+cleanup() {
+  local p
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+  if [ "$ONLY_RIVALS" = 1 ]; then loud_no_tenx; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
+U1_PORT=18491; U2_PORT=18492; NGINX_PORT=18493; HAPROXY_PORT=18494; TENX_PORT=18495
+for p in $U1_PORT $U2_PORT $NGINX_PORT $HAPROXY_PORT $TENX_PORT; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "bench: something already listens on 127.0.0.1:$p (a previous run?); stopping" >&2; exit 1
+  fi
+done
+
+start_upstream() {  # 1|2 -> U1_PID/U2_PID
+  local n=$1 port; if [ "$n" = 1 ]; then port=$U1_PORT; else port=$U2_PORT; fi
+  cat > "$WORK/upstream$n.conf" <<NGX
+master_process off;
+worker_processes 1;
+daemon off;
+pid $WORK/upstream$n.pid;
+error_log $WORK/upstream$n-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$port;
+    location = /hello { default_type application/json; return 200 '$BODY'; }
+  }
+}
+NGX
+  /usr/sbin/nginx -c "$WORK/upstream$n.conf" 2>>"$WORK/upstream$n-error.log" & local pid=$!; PIDS+=("$pid")
+  if [ "$n" = 1 ]; then U1_PID=$pid; else U2_PID=$pid; fi
+  wait_http "$port" "$pid" "upstream $n" "$WORK/upstream$n-error.log"
+}
+start_nginx() {  # workers
+  cat > "$WORK/nginx.conf" <<NGX
+worker_processes $1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  upstream pool {
+    server 127.0.0.1:$U1_PORT max_fails=1 fail_timeout=10s;
+    server 127.0.0.1:$U2_PORT max_fails=1 fail_timeout=10s;
+    keepalive 64;
+    keepalive_requests 100000;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT reuseport;
+    location / {
+      proxy_pass http://pool;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503;
+    }
+  }
+}
+NGX
+  /usr/sbin/nginx -c "$WORK/nginx.conf" 2>>"$WORK/nginx-error.log" & NGINX_PID=$!; PIDS+=("$NGINX_PID")
+  wait_http $NGINX_PORT "$NGINX_PID" nginx "$WORK/nginx-error.log"
+}
+start_haproxy() {  # workers
+  cat > "$WORK/haproxy.cfg" <<HAP
+global
+  nbthread $1
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+  retries 3
+  option redispatch
+  retry-on all-retryable-errors
+frontend fe
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend pool
+backend pool
+  balance roundrobin
+  server u1 127.0.0.1:$U1_PORT check inter 1s
+  server u2 127.0.0.1:$U2_PORT check inter 1s
+HAP
+  /usr/sbin/haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.out" 2>&1 & HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
+  wait_http $HAPROXY_PORT "$HAPROXY_PID" haproxy "$WORK/haproxy.out"
+}
+start_tenx() {  # workers
+  "$TENX" gateway --listen 127.0.0.1:$TENX_PORT --threads "$1" \
+    --upstream http://127.0.0.1:$U1_PORT --upstream http://127.0.0.1:$U2_PORT --balance round_robin \
+    --access-log off --log-level warn >"$WORK/tenx.out" 2>"$WORK/tenx.err" & TENX_PID=$!; PIDS+=("$TENX_PID")
+  wait_http $TENX_PORT "$TENX_PID" tenx "$WORK/tenx.err"
+  grep -qs "tenx gateway listening on http://127.0.0.1:$TENX_PORT" "$WORK/tenx.out" "$WORK/tenx.err" ||
+    echo "bench: note: tenx answers but did not print 'tenx gateway listening on http://127.0.0.1:$TENX_PORT'" >&2
+}
+start_proxy() {  # name workers
+  case "$1" in nginx) start_nginx "$2";; haproxy) start_haproxy "$2";; tenx) start_tenx "$2";; esac
+}
+proxy_pid() { case "$1" in nginx) echo "$NGINX_PID";; haproxy) echo "$HAPROXY_PID";; tenx) echo "$TENX_PID";; esac; }
+proxy_port() { case "$1" in nginx) echo $NGINX_PORT;; haproxy) echo $HAPROXY_PORT;; tenx) echo $TENX_PORT;; esac; }
+wait_http() {  # port pid name log: until GET /hello answers 200; fails if the process exits
+  for _ in $(seq 200); do
+    curl -fs -o /dev/null "http://127.0.0.1:$1/hello" && return 0
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "bench: $3 exited before answering on port $1; its log:" >&2; tail -n 20 "$4" >&2 || true; exit 1
+    fi
+    sleep 0.05
+  done
+  echo "bench: $3 did not answer on port $1 within 10 s; its log:" >&2; tail -n 20 "$4" >&2 || true; exit 1
+}
+
+to_ms() {  # wrk latency like 250.00us / 1.20ms / 1.01s -> ms
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /m$/) n*=60000; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
+}
+run_wrk() {  # port -> "rps p50ms p99ms"
+  local out; out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/hello")
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
+  p99=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
+  local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  [ -n "$errs" ] && echo "bench: wrk reported: $errs" >&2
+  echo "$rps $p50 $p99"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+TENX_VERSION="not measured (BENCH_ONLY_RIVALS=1)"
+[ "$ONLY_RIVALS" = 1 ] || TENX_VERSION=$("$TENX" version)
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "versions: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'); haproxy $(/usr/sbin/haproxy -v | awk 'NR==1 {print $3}'); $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'); tenx: $TENX_VERSION"
+echo "upstreams: two single-process nginx on 127.0.0.1:$U1_PORT and :$U2_PORT, /hello -> 200, $(printf %s "$BODY" | wc -c)-byte JSON"
+echo "rival settings (their best standard ones, same in both parts):"
+echo "  nginx:   upstream keepalive 64, keepalive_requests 100000, proxy_http_version 1.1, Connection \"\","
+echo "           max_fails=1 fail_timeout=10s, proxy_next_upstream error timeout http_502 http_503"
+echo "  haproxy: http-reuse always, option http-keep-alive, balance roundrobin, retries 3, option redispatch,"
+echo "           retry-on all-retryable-errors, check inter 1s on both servers"
+echo "  tenx:    --balance round_robin, defaults (passive health max_fails=1 fail_timeout=10s, retries of idempotent requests)"
+if [ "$ONLY_RIVALS" = 1 ]; then PROXIES="nginx haproxy"; REVERSED="haproxy nginx"; else PROXIES="nginx haproxy tenx"; REVERSED="tenx haproxy nginx"; fi
+
+start_upstream 1; start_upstream 2
+
+echo
+echo "== part 1: throughput and latency: wrk -t1 -c$CONNS -d$DURATION --latency /hello"
+printf '%-8s %-6s %-8s %12s %9s %9s\n' workers round proxy req/s p50_ms p99_ms
+for W in $WORKERS; do
+  for who in $PROXIES; do start_proxy "$who" "$W"; done
+  R_TN=(); R_TH=(); R_HN=(); P99N=(); P99H=(); P99T=()
+  for R in $(seq "$ROUNDS"); do
+    # Alternate who goes first so drift on a shared machine does not favour one side.
+    if [ $((R % 2)) -eq 1 ]; then order=$PROXIES; else order=$REVERSED; fi
+    for who in $order; do
+      res=$(run_wrk "$(proxy_port "$who")")
+      case "$who" in nginx) N=($res);; haproxy) H=($res);; tenx) T=($res);; esac
+      printf '%-8s %-6s %-8s %12s %9s %9s\n' "$W" "$R" "$who" $res
+    done
+    R_HN+=("$(ratio "${H[0]}" "${N[0]}")"); P99N+=("${N[2]}"); P99H+=("${H[2]}")
+    if [ "$ONLY_RIVALS" != 1 ]; then
+      R_TN+=("$(ratio "${T[0]}" "${N[0]}")"); R_TH+=("$(ratio "${T[0]}" "${H[0]}")"); P99T+=("${T[2]}")
+    fi
+  done
+  echo "workers=$W haproxy/nginx req/s ratios: ${R_HN[*]}  median $(med "${R_HN[@]}")"
+  if [ "$ONLY_RIVALS" != 1 ]; then
+    echo "workers=$W tenx/nginx   req/s ratios: ${R_TN[*]}  median $(med "${R_TN[@]}")"
+    echo "workers=$W tenx/haproxy req/s ratios: ${R_TH[*]}  median $(med "${R_TH[@]}")"
+  fi
+  echo "workers=$W p99 medians: nginx $(med "${P99N[@]}") ms, haproxy $(med "${P99H[@]}") ms, tenx $([ "$ONLY_RIVALS" = 1 ] && echo 'NOT MEASURED' || echo "$(med "${P99T[@]}") ms")"
+  if [ "$ONLY_RIVALS" = 1 ]; then
+    echo "workers=$W goal (tenx >= 1.2x nginx req/s with p99 no worse): NOT CHECKED, tenx not measured"
+  else
+    rm_=$(med "${R_TN[@]}"); pt=$(med "${P99T[@]}"); pn=$(med "${P99N[@]}")
+    if awk -v r="$rm_" -v t="$pt" -v n="$pn" 'BEGIN{exit !(r >= 1.2 && t <= n)}'; then verdict=met; else verdict="NOT met"; fi
+    echo "workers=$W goal (tenx >= 1.2x nginx req/s with p99 no worse): $verdict (median ratio $rm_, p99 median tenx $pt ms vs nginx $pn ms)"
+  fi
+  for who in $PROXIES; do stop "$(proxy_pid "$who")"; done
+done
+
+echo
+echo "== part 2: failover: wrk -t1 -c$CONNS -d$FO_DURATION -s bench/lua/count_errors.lua /hello, workers=$FO_W,"
+echo "   upstream 2 (127.0.0.1:$U2_PORT) killed with SIGKILL ${KILL_AFTER}s in; each proxy started fresh, upstream 2 restarted after each run"
+printf '%-8s %10s %10s %8s %8s %6s %6s %8s %-14s %s\n' proxy requests req/s non2xx connect read write timeout statuses client_errors
+TENX_ERRORS=""
+for who in $PROXIES; do
+  start_proxy "$who" "$FO_W"
+  wrk -t1 -c"$CONNS" -d"$FO_DURATION" -s bench/lua/count_errors.lua "http://127.0.0.1:$(proxy_port "$who")/hello" \
+    >"$WORK/failover-$who.txt" 2>&1 & WRK_PID=$!; PIDS+=("$WRK_PID")
+  sleep "$KILL_AFTER"
+  kill -9 "$U2_PID"; wait "$U2_PID" 2>/dev/null || true; forget "$U2_PID"
+  wait "$WRK_PID" || { echo "bench: wrk failed against $who:" >&2; cat "$WORK/failover-$who.txt" >&2; exit 1; }
+  forget "$WRK_PID"
+  line=$(grep '^count_errors:' "$WORK/failover-$who.txt") || { echo "bench: no count_errors line from wrk:" >&2; cat "$WORK/failover-$who.txt" >&2; exit 1; }
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/failover-$who.txt")
+  read -r _ _ req _ n2 _ ce _ re _ we _ te _ st <<<"$line"
+  total=$((n2 + ce + re + we + te))
+  printf '%-8s %10s %10s %8s %8s %6s %6s %8s %-14s %s\n' "$who" "$req" "$rps" "$n2" "$ce" "$re" "$we" "$te" "$st" "$total"
+  [ "$who" = tenx ] && TENX_ERRORS=$total
+  stop "$(proxy_pid "$who")"
+  start_upstream 2
+done
+echo "client-visible errors = non-2xx + socket errors (connect, read, write, timeout; wrk's timeout is 2 s)"
+if [ "$ONLY_RIVALS" = 1 ]; then
+  echo "goal (zero client-visible errors for tenx): NOT CHECKED, tenx not measured"
+elif [ "$TENX_ERRORS" = 0 ]; then
+  echo "goal (zero client-visible errors for tenx): met"
+else
+  echo "goal (zero client-visible errors for tenx): NOT met ($TENX_ERRORS)"
+fi
