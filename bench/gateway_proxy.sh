@@ -221,18 +221,23 @@ wait_http() {  # port pid name log: until GET /hello answers 200; fails if the p
 to_ms() {  # wrk latency like 250.00us / 1.20ms / 1.01s -> ms
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /m$/) n*=60000; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
 }
-run_wrk() {  # port -> "rps p50ms p99ms"
-  local out; out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/hello")
-  local rps p50 p99
+run_wrk() {  # port -> RES="rps p50ms p99ms"
+  # wrk runs in the background and is waited for, so that SIGTERM/SIGINT stop the run at once.
+  wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/hello" >"$WORK/wrk.txt" 2>&1 & local pid=$!; PIDS+=("$pid")
+  wait "$pid" || { echo "bench: wrk failed on port $1:" >&2; cat "$WORK/wrk.txt" >&2; exit 1; }
+  forget "$pid"
+  local out rps p50 p99; out=$(cat "$WORK/wrk.txt")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
   p99=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
   local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
   [ -n "$errs" ] && echo "bench: wrk reported: $errs" >&2
-  echo "$rps $p50 $p99"
+  RES="$rps $p50 $p99"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
-med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+med() {  # true median (mean of the middle two for an even count)
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'
+}
 
 TENX_VERSION="not measured (BENCH_ONLY_RIVALS=1)"
 [ "$ONLY_RIVALS" = 1 ] || TENX_VERSION=$("$TENX" version)
@@ -259,7 +264,7 @@ for W in $WORKERS; do
     # Alternate who goes first so drift on a shared machine does not favour one side.
     if [ $((R % 2)) -eq 1 ]; then order=$PROXIES; else order=$REVERSED; fi
     for who in $order; do
-      res=$(run_wrk "$(proxy_port "$who")")
+      run_wrk "$(proxy_port "$who")"; res=$RES
       case "$who" in nginx) N=($res);; haproxy) H=($res);; tenx) T=($res);; esac
       printf '%-8s %-6s %-8s %12s %9s %9s\n' "$W" "$R" "$who" $res
     done

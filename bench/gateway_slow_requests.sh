@@ -193,8 +193,11 @@ measure() {  # config -> prints a row, records p50/p99
   wrk -t1 -c"$SLOW_CONNS" -d"$SLOW_DURATION" --timeout 30s "http://127.0.0.1:$port/slow" \
     >"$WORK/slow.txt" 2>&1 & local slow_pid=$!; PIDS+=("$slow_pid")
   sleep 1
-  wrk -t1 -c"$FAST_CONNS" -d"$DURATION" --timeout 30s --latency "http://127.0.0.1:$port/fast" >"$WORK/fast.txt" 2>&1 ||
-    { echo "bench: wrk /fast failed against $cfg:" >&2; cat "$WORK/fast.txt" >&2; exit 1; }
+  # wrk runs in the background and is waited for, so that SIGTERM/SIGINT stop the run at once.
+  wrk -t1 -c"$FAST_CONNS" -d"$DURATION" --timeout 30s --latency "http://127.0.0.1:$port/fast" >"$WORK/fast.txt" 2>&1 &
+  local fast_pid=$!; PIDS+=("$fast_pid")
+  wait "$fast_pid" || { echo "bench: wrk /fast failed against $cfg:" >&2; cat "$WORK/fast.txt" >&2; exit 1; }
+  forget "$fast_pid"
   wait "$slow_pid" || { echo "bench: wrk /slow failed against $cfg:" >&2; cat "$WORK/slow.txt" >&2; exit 1; }
   forget "$slow_pid"
   stop "$PROXY_PID"

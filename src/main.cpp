@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
   gw->add_option("--access-log", access_log, "off, stdout, stderr or a file (log.access_log)");
   gw->add_option("--log-level", log_level, "trace, debug, info, warn, error, off (log.level)");
   gw->add_option("--set", gw_opts.overrides, "Override any config key: --set KEY=VALUE");
+  gw->add_option("--upstream", gw_opts.upstreams,
+                 "Proxy to this server (repeatable): --upstream http://127.0.0.1:9001");
+  gw->add_option("--balance", gw_opts.balance,
+                 "Policy for --upstream: round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma");
   gw->callback([&] {
     if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
     if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));

@@ -237,15 +237,17 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
   bool metrics = false, health = false;
   r.boolean("metrics", metrics);
   r.boolean("health", health);
+  const bool upstream = r.str("upstream", route.upstream);
   const toml::table* ret = r.table("return");
-  const int kinds = int(metrics) + int(health) + int(ret != nullptr);
+  const int kinds = int(metrics) + int(health) + int(ret != nullptr) + int(upstream);
   if (kinds != 1) {
-    ctx.error_at(
-        t.source(),
-        prefix + ": give exactly one action: a [return] table, metrics = true or health = true");
+    ctx.error_at(t.source(), prefix +
+                                 ": give exactly one action: upstream = \"POOL\", a [return] "
+                                 "table, metrics = true or health = true");
   }
   if (metrics) route.kind = RouteConfig::Kind::metrics;
   if (health) route.kind = RouteConfig::Kind::health;
+  if (upstream) route.kind = RouteConfig::Kind::upstream;
   if (ret) {
     route.kind = RouteConfig::Kind::fixed;
     Reader rr(ctx, *ret, prefix + ".return");
@@ -275,7 +277,126 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
   r.done();
 }
 
+bool valid_cidr(const std::string& c) {
+  const auto slash = c.find('/');
+  const std::string addr = c.substr(0, slash);
+  if (addr.empty() || addr.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos)
+    return false;
+  if (slash == std::string::npos) return true;
+  const std::string bits = c.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return std::stoi(bits) <= (addr.find(':') == std::string::npos ? 32 : 128);
+}
+
+void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, UpstreamConfig& u) {
+  Reader r(ctx, t, prefix);
+  u.line = r.line();
+  if (!r.str("name", u.name) || u.name.empty()) ctx.error_at(t.source(), prefix + ": 'name' is required");
+  if (r.str("balance", u.balance)) {
+    static const std::set<std::string> ok = {"round_robin", "least_conn", "ip_hash",
+                                             "sticky_cookie", "p2c_ewma"};
+    if (!ok.count(u.balance))
+      r.error("balance", prefix + ".balance must be one of round_robin, least_conn, ip_hash, "
+                                  "sticky_cookie, p2c_ewma; not '" + u.balance + "'");
+  }
+  if (const auto* servers = r.array("servers")) {
+    std::size_t i = 0;
+    for (auto&& el : *servers) {
+      const auto sp = fmt::format("{}.servers[{}]", prefix, i++);
+      UpstreamServerConfig sc;
+      if (auto v = el.value<std::string>(); v && el.is_string()) {
+        sc.address = *v;
+      } else if (auto* st = el.as_table()) {
+        Reader sr(ctx, *st, sp);
+        sr.str("address", sc.address);
+        sr.integer("weight", sc.weight, 1, 1000);
+        sr.done();
+      } else {
+        ctx.error_at(el.source(), sp + " must be \"HOST:PORT\" or {address = ..., weight = ...}");
+        continue;
+      }
+      if (!valid_listen(sc.address) || sc.address.find(':') == std::string::npos ||
+          sc.address.front() == ':')
+        ctx.error_at(el.source(), sp + ": address must be HOST:PORT with a numeric port, not '" +
+                                      sc.address + "'");
+      u.servers.push_back(std::move(sc));
+    }
+  }
+  if (u.servers.empty()) ctx.error_at(t.source(), prefix + ": 'servers' needs at least one server");
+  r.integer("max_fails", u.max_fails, 0, 1000);
+  r.millis("fail_timeout_ms", u.fail_timeout, 1, kDay);
+  r.millis("slow_start_ms", u.slow_start, 0, kDay);
+  r.millis("connect_timeout_ms", u.connect_timeout, 1, kDay);
+  r.millis("header_timeout_ms", u.header_timeout, 1, kDay);
+  r.millis("read_timeout_ms", u.read_timeout, 1, kDay);
+  r.integer("keepalive", u.keepalive, 0, 100'000);
+  r.integer("tries", u.tries, 0, 100);
+  if (auto* n = r.node("retry_budget")) {
+    if (auto v = n->value<double>(); v && (n->is_floating_point() || n->is_integer()) && *v >= 0 && *v <= 1)
+      u.retry_budget = *v;
+    else
+      ctx.error_at(n->source(), prefix + ".retry_budget must be a number from 0 to 1");
+  }
+  r.integer("retry_min_per_second", u.retry_min_per_second, 0, 1'000'000);
+  if (const auto* h = r.table("health")) {
+    Reader hr(ctx, *h, prefix + ".health");
+    u.health.enabled = true;
+    hr.boolean("enabled", u.health.enabled);
+    hr.str("path", u.health.path);
+    if (u.health.path.empty() || u.health.path.front() != '/')
+      hr.error("path", prefix + ".health.path must start with '/'");
+    hr.millis("interval_ms", u.health.interval, 10, kDay);
+    hr.millis("timeout_ms", u.health.timeout, 1, kDay);
+    hr.integer("healthy_threshold", u.health.healthy_threshold, 1, 100);
+    hr.integer("unhealthy_threshold", u.health.unhealthy_threshold, 1, 100);
+    hr.done();
+  }
+  if (const auto* st = r.table("sticky")) {
+    Reader sr(ctx, *st, prefix + ".sticky");
+    sr.str("name", u.sticky.name);
+    std::int64_t secs = 0;
+    if (sr.integer("expires_s", secs, 0, 10LL * 365 * 24 * 3600)) u.sticky.expires = std::chrono::seconds(secs);
+    sr.str("domain", u.sticky.domain);
+    sr.str("path", u.sticky.path);
+    if (u.sticky.name.empty() || u.sticky.name.find_first_of(" \t;,=\r\n") != std::string::npos)
+      sr.error("name", prefix + ".sticky.name must be a cookie name");
+    for (const auto* v : {&u.sticky.domain, &u.sticky.path})
+      if (v->find_first_of(";\r\n") != std::string::npos)
+        ctx.error_at(st->source(), prefix + ".sticky: domain and path must not contain ';' or line breaks");
+    sr.done();
+  }
+  r.done();
+}
+
 void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
+  if (const auto* ups = r.array("upstreams")) {
+    std::size_t i = 0;
+    for (auto&& el : *ups) {
+      const auto prefix = fmt::format("gateway.upstreams[{}]", i++);
+      if (auto* t = el.as_table()) {
+        UpstreamConfig u;
+        read_upstream(ctx, *t, prefix, u);
+        for (const auto& other : g.upstreams)
+          if (other.name == u.name)
+            ctx.error_at(t->source(), prefix + ": upstream name '" + u.name + "' is used twice");
+        g.upstreams.push_back(std::move(u));
+      } else {
+        ctx.error_at(el.source(), prefix + " must be a table ([[gateway.upstreams]])");
+      }
+    }
+  }
+  if (const auto* tp = r.array("trusted_proxies")) {
+    for (auto&& el : *tp) {
+      auto v = el.value<std::string>();
+      if (!el.is_string() || !v || !valid_cidr(*v)) {
+        ctx.error_at(el.source(), "gateway.trusted_proxies entries must be addresses or CIDRs "
+                                  "like \"10.0.0.0/8\"");
+        continue;
+      }
+      g.trusted_proxies.push_back(*v);
+    }
+  }
   if (const auto* routes = r.array("routes")) {
     std::size_t i = 0;
     for (auto&& el : *routes) {
@@ -283,6 +404,13 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
       if (auto* t = el.as_table()) {
         RouteConfig route;
         read_route(ctx, *t, prefix, route);
+        if (route.kind == RouteConfig::Kind::upstream) {
+          bool found = false;
+          for (const auto& u : g.upstreams) found = found || u.name == route.upstream;
+          if (!found)
+            ctx.error_at(t->source(), prefix + ": no upstream named '" + route.upstream +
+                                          "' (define it in [[gateway.upstreams]])");
+        }
         g.routes.push_back(std::move(route));
       } else {
         ctx.error_at(el.source(), prefix + " must be a table ([[gateway.routes]])");

@@ -57,9 +57,50 @@ struct HealthSection {
   std::chrono::milliseconds check_timeout{1'000};
 };
 
+// An upstream pool (nginx's `upstream`, HAProxy's `backend`).
+struct UpstreamServerConfig {
+  std::string address;  // "127.0.0.1:9001" (numeric host)
+  std::uint32_t weight = 1;
+};
+
+struct HealthCheckConfig {
+  bool enabled = false;
+  std::string path = "/health";
+  std::chrono::milliseconds interval{5'000};
+  std::chrono::milliseconds timeout{2'000};
+  std::uint32_t healthy_threshold = 2;
+  std::uint32_t unhealthy_threshold = 3;
+};
+
+struct StickyCookieConfig {
+  std::string name = "srv_id";
+  std::chrono::seconds expires{3'600};
+  std::string domain;
+  std::string path = "/";
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string balance = "round_robin";  // round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma
+  std::vector<UpstreamServerConfig> servers;
+  std::uint32_t max_fails = 1;  // passive health; 0: off
+  std::chrono::milliseconds fail_timeout{10'000};
+  std::chrono::milliseconds slow_start{0};
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds header_timeout{30'000};  // request sent -> response head
+  std::chrono::milliseconds read_timeout{60'000};    // longest wait between body reads
+  std::uint32_t keepalive = 64;  // idle connections kept per server and worker thread
+  std::uint32_t tries = 0;       // attempts for an idempotent request; 0: every server once
+  double retry_budget = 0.2;     // retries allowed as a share of recent requests
+  std::uint32_t retry_min_per_second = 10;  // retries always allowed regardless of the share
+  HealthCheckConfig health;
+  StickyCookieConfig sticky;  // used when balance = "sticky_cookie"
+  int line = 0;
+};
+
 // A gateway route: a match (host, exact path or prefix) and what answers it.
 struct RouteConfig {
-  enum class Kind { fixed, metrics, health };
+  enum class Kind { fixed, metrics, health, upstream };
   std::string host;  // empty: any host
   std::string path;  // exact path, or a prefix when `prefix` is true
   bool prefix = false;
@@ -72,11 +113,16 @@ struct RouteConfig {
   // Answer after this long (a slow endpoint for load-balancer, timeout and drain tests, and
   // the guide's "one request is a 30-second report export" case). 0: at once.
   std::chrono::milliseconds delay{0};
+  // kind == upstream: the pool's name ([[gateway.upstreams]]).
+  std::string upstream;
   int line = 0;  // where it was defined, for messages
 };
 
 struct GatewaySection {
   std::vector<RouteConfig> routes;
+  std::vector<UpstreamConfig> upstreams;
+  // Peers whose X-Forwarded-For / -Proto / -Host are believed (CIDRs: "10.0.0.0/8", "::1/128").
+  std::vector<std::string> trusted_proxies;
 };
 
 struct Config {

@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "gateway/balancers/balancer.h"
 #include "gateway/routes.h"
 #include "http/access_log.h"
 #include "http/server.h"
@@ -14,9 +15,48 @@
 namespace tenx::gateway {
 namespace {
 
-config::Config load(const RunOptions& o) {
+// "http://127.0.0.1:9001" or "127.0.0.1:9001" -> "127.0.0.1:9001".
+std::string upstream_address(const std::string& url) {
+  std::string a = url;
+  if (a.rfind("http://", 0) == 0) a = a.substr(7);
+  else if (a.find("://") != std::string::npos)
+    throw config::Error({"--upstream " + url + ": only http:// upstreams are supported"});
+  if (auto slash = a.find('/'); slash != std::string::npos) a = a.substr(0, slash);
+  if (a.empty() || a.find(':') == std::string::npos || a.back() == ':')
+    throw config::Error({"--upstream " + url + ": expected http://HOST:PORT"});
+  return a;
+}
+
+}  // namespace
+
+config::Config load_config(const RunOptions& o) {
   config::Config c = o.config_path.empty() ? config::load_string("", "<defaults>", o.overrides)
                                            : config::load_file(o.config_path, o.overrides);
+  if (!o.upstreams.empty()) {
+    config::UpstreamConfig u;
+    u.name = "default";
+    for (const auto& url : o.upstreams) u.servers.push_back({upstream_address(url), 1});
+    if (!o.balance.empty()) {
+      if (!parse_balance(o.balance))
+        throw config::Error({"--balance " + o.balance +
+                             ": expected round_robin, least_conn, ip_hash, sticky_cookie or "
+                             "p2c_ewma"});
+      u.balance = o.balance;
+    }
+    for (const auto& existing : c.gateway.upstreams)
+      if (existing.name == u.name)
+        throw config::Error({"--upstream: the config already has an upstream named 'default'"});
+    c.gateway.upstreams.push_back(u);
+    config::RouteConfig r;
+    r.path = "/";
+    r.prefix = true;
+    r.kind = config::RouteConfig::Kind::upstream;
+    r.upstream = u.name;
+    c.gateway.routes.push_back(r);
+    return c;
+  } else if (!o.balance.empty()) {
+    throw config::Error({"--balance needs --upstream"});
+  }
   if (c.gateway.routes.empty()) {
     // No routes configured: serve the built-in endpoints so the process is useful as is.
     config::RouteConfig health;
@@ -29,6 +69,8 @@ config::Config load(const RunOptions& o) {
   }
   return c;
 }
+
+namespace {
 
 http::ServerLimits limits_of(const config::ServerSection& s) {
   http::ServerLimits l;
@@ -48,7 +90,7 @@ http::ServerLimits limits_of(const config::ServerSection& s) {
 int run(const RunOptions& options) {
   std::shared_ptr<const config::Config> cfg;
   try {
-    cfg = std::make_shared<const config::Config>(load(options));
+    cfg = std::make_shared<const config::Config>(load_config(options));
   } catch (const config::Error& e) {
     std::cerr << e.what() << "\n";
     return 2;
@@ -64,7 +106,14 @@ int run(const RunOptions& options) {
   so.server_name = cfg->server.server_name;
   if (cfg->log.access_log != "off")
     so.access_log = std::make_shared<http::AccessLog>(cfg->log.access_log, runtime.threads());
-  http::Server server(runtime, so, make_handler(cfg));
+  http::Handler handler;
+  try {
+    handler = make_handler(cfg, &runtime);
+  } catch (const std::exception& e) {
+    std::cerr << "tenx gateway: " << e.what() << "\n";
+    return 2;
+  }
+  http::Server server(runtime, so, std::move(handler));
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -80,10 +129,10 @@ int run(const RunOptions& options) {
 
   runtime.on_reload([&] {
     try {
-      auto next = std::make_shared<const config::Config>(load(options));
+      auto next = std::make_shared<const config::Config>(load_config(options));
       if (next->server.listen != cfg->server.listen || next->server.threads != cfg->server.threads)
         TENX_LOG_WARN("reload: server.listen and server.threads take effect on restart only");
-      server.set_handler(make_handler(next));
+      server.set_handler(make_handler(next, &runtime));
       cfg = next;
       TENX_LOG_INFO("reload: config applied routes={}", next->gateway.routes.size());
     } catch (const std::exception& e) {

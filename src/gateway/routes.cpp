@@ -6,6 +6,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <map>
+
+#include "gateway/proxy.h"
 
 namespace tenx::gateway {
 namespace {
@@ -22,6 +25,7 @@ std::string_view strip_port(std::string_view host) {
 RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
   for (const auto& rc : routes) {
     auto r = std::make_unique<Route>();
+    r->index = routes_.size();
     r->config = rc;
     r->label = rc.prefix ? rc.path + "*" : rc.path;
     for (const auto& [k, v] : r->config.headers) r->headers.push_back({k, v});
@@ -50,10 +54,23 @@ const Route* RouteTable::match(std::string_view host, std::string_view path) con
   return nullptr;
 }
 
-http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
+http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runtime* runtime) {
   struct State {
-    explicit State(std::shared_ptr<const config::Config> c)
+    State(std::shared_ptr<const config::Config> c, core::Runtime* runtime)
         : cfg(std::move(c)), table(cfg->gateway.routes), metrics(http::metrics_handler()) {
+      auto trusted = std::make_shared<const TrustedProxies>(cfg->gateway.trusted_proxies);
+      const std::size_t threads = runtime ? runtime->threads() : 1;
+      for (const auto& u : cfg->gateway.upstreams) {
+        auto p = std::make_shared<Proxy>(u, trusted, threads);
+        if (runtime) p->start_health_checks(*runtime);
+        proxies.emplace(u.name, std::move(p));
+      }
+      for (std::size_t i = 0; i < cfg->gateway.routes.size(); ++i) {
+        const auto& rc = cfg->gateway.routes[i];
+        route_proxy.push_back(rc.kind == config::RouteConfig::Kind::upstream
+                                  ? proxies.at(rc.upstream).get()
+                                  : nullptr);
+      }
       http::HealthChecks checks;
       checks.add(
           "disk", cfg->health.check_timeout,
@@ -66,8 +83,10 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
     RouteTable table;
     http::Handler health;
     http::Handler metrics;
+    std::map<std::string, std::shared_ptr<Proxy>> proxies;
+    std::vector<Proxy*> route_proxy;  // by route index
   };
-  auto state = std::make_shared<State>(std::move(cfg));
+  auto state = std::make_shared<State>(std::move(cfg), runtime);
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
     const auto& req = ex.request();
     const Route* r = state->table.match(req.authority(), req.path());
@@ -90,6 +109,9 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg) {
         co_return;
       case config::RouteConfig::Kind::health:
         co_await state->health(ex);
+        co_return;
+      case config::RouteConfig::Kind::upstream:
+        co_await state->route_proxy[r->index]->handle(ex);
         co_return;
     }
   };

@@ -16,10 +16,15 @@
 #include <string_view>
 #include <vector>
 
+namespace tenx::core {
+class Runtime;
+}
+
 namespace tenx::gateway {
 
 struct Route {
   config::RouteConfig config;
+  std::size_t index = 0;  // position in the config's route list
   std::string label;                  // for metrics and logs: "/x" or "/api/*"
   std::vector<http::Header> headers;  // views into config.headers
 };
@@ -39,8 +44,11 @@ class RouteTable {
   std::vector<const Route*> prefix_;  // longest first
 };
 
-// The gateway's request handler for a config: the route table plus the built-in endpoints
-// the config asks for. Unmatched requests get a 404 JSON error.
-http::Handler make_handler(std::shared_ptr<const config::Config> cfg);
+// The gateway's request handler for a config: the route table, the upstream pools (proxies)
+// and the built-in endpoints the config asks for. Unmatched requests get a 404 JSON error.
+// With a runtime, each pool gets per-thread state for its threads and its active health
+// checks start; they stop when the handler (and every request using it) is gone.
+http::Handler make_handler(std::shared_ptr<const config::Config> cfg,
+                           core::Runtime* runtime = nullptr);
 
 }  // namespace tenx::gateway

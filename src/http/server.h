@@ -104,10 +104,12 @@ class Exchange {
                      std::span<const Header> headers = {});
 
   // ---- streamed response ----
-  // content_length nullopt: chunked (HTTP/1.1) or delimited by close (HTTP/1.0).
+  // content_length nullopt: chunked (HTTP/1.1) or delimited by close (HTTP/1.0). first_body,
+  // if given, is the beginning of the body, sent in the same write as the head.
   boost::asio::awaitable<error_code> start_response(unsigned status,
                                                     std::span<const Header> headers,
-                                                    std::optional<std::uint64_t> content_length);
+                                                    std::optional<std::uint64_t> content_length,
+                                                    std::string_view first_body = {});
   boost::asio::awaitable<error_code> write_body(std::string_view data);
   boost::asio::awaitable<error_code> end_response();
 

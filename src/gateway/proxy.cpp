@@ -1,0 +1,653 @@
+#include "gateway/proxy.h"
+
+#include "core/log.h"
+#include "core/runtime.h"
+#include "http/client.h"
+#include "http/json.h"
+#include "metrics/registry.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <stdexcept>
+
+namespace tenx::gateway {
+namespace asio = boost::asio;
+using asio::awaitable;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+bool idempotent(http::Verb m) {
+  using V = http::Verb;
+  return m == V::get || m == V::head || m == V::options || m == V::put || m == V::delete_ ||
+         m == V::trace;
+}
+
+// RFC 9110 §7.6.1 hop-by-hop fields, plus the framing and forwarding fields the proxy
+// writes itself.
+bool dropped_request_field(const http::HeaderView& h) {
+  using F = http::Field;
+  switch (h.id) {
+    case F::connection:
+    case F::keep_alive:
+    case F::proxy_connection:
+    case F::te:
+    case F::trailer:
+    case F::transfer_encoding:
+    case F::upgrade:
+    case F::content_length:
+    case F::expect:  // answered by the gateway (100 Continue) when it reads the body
+      return true;
+    case F::unknown:  // Beast has no enum value for the X-Forwarded-* fields
+      return http::iequals(h.name, "x-forwarded-for") || http::iequals(h.name, "x-forwarded-proto") ||
+             http::iequals(h.name, "x-forwarded-host");
+    default:
+      return false;
+  }
+}
+
+bool dropped_response_field(const http::HeaderView& h) {
+  using F = http::Field;
+  switch (h.id) {
+    case F::connection:
+    case F::keep_alive:
+    case F::proxy_connection:
+    case F::te:
+    case F::trailer:
+    case F::transfer_encoding:
+    case F::upgrade:
+    case F::content_length:
+    case F::server:  // the gateway writes its own Server and Date
+    case F::date:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Tokens of every Connection field (names of more hop-by-hop fields).
+void connection_tokens(const http::HeaderList& headers, std::vector<std::string_view>& out) {
+  out.clear();
+  for (const auto& h : headers) {
+    if (h.id != http::Field::connection) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      auto tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty()) out.push_back(tok);
+      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    }
+  }
+}
+
+bool listed(const std::vector<std::string_view>& tokens, std::string_view name) {
+  for (auto t : tokens)
+    if (http::iequals(t, name)) return true;
+  return false;
+}
+
+std::string_view cookie_value(const http::HeaderList& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.id != http::Field::cookie) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      const auto semi = v.find(';');
+      auto pair = v.substr(0, semi);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      const auto eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+      v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
+    }
+  }
+  return {};
+}
+
+struct ProxyMetrics {
+  metrics::Family& requests = metrics::Registry::global().counter(
+      "gateway_upstream_requests_total", "Requests sent to upstream servers, by response class.",
+      {"pool", "server", "code"});
+  metrics::Family& errors = metrics::Registry::global().counter(
+      "gateway_upstream_errors_total", "Upstream attempts that failed, by kind.",
+      {"pool", "server", "kind"});
+  metrics::Family& latency = metrics::Registry::global().histogram(
+      "gateway_upstream_header_seconds", "Time from sending a request to its response head.",
+      {"pool", "server"});
+  metrics::Family& retries = metrics::Registry::global().counter(
+      "gateway_retries_total", "Retry decisions: retried, budget_exhausted, not_retryable.",
+      {"pool", "outcome"});
+  metrics::Family& unavailable = metrics::Registry::global().counter(
+      "gateway_no_server_total", "Requests answered 503 because no server was available.",
+      {"pool"});
+  static ProxyMetrics& get() {
+    static ProxyMetrics m;
+    return m;
+  }
+};
+
+const char* code_class(unsigned status) {
+  switch (status / 100) {
+    case 1: return "1xx";
+    case 2: return "2xx";
+    case 3: return "3xx";
+    case 4: return "4xx";
+    default: return "5xx";
+  }
+}
+
+}  // namespace
+
+// ---- trusted proxies ----
+
+TrustedProxies::TrustedProxies(const std::vector<std::string>& cidrs) {
+  for (const auto& c : cidrs) {
+    const auto slash = c.find('/');
+    auto addr = asio::ip::make_address(c.substr(0, slash));
+    unsigned bits = addr.is_v4() ? 32 : 128;
+    if (slash != std::string::npos) bits = static_cast<unsigned>(std::stoul(c.substr(slash + 1)));
+    nets_.push_back({addr, bits});
+  }
+}
+
+bool TrustedProxies::contains(const asio::ip::address& a) const {
+  for (const auto& n : nets_) {
+    if (n.addr.is_v4() != a.is_v4()) continue;
+    if (a.is_v4()) {
+      const auto x = a.to_v4().to_uint();
+      const auto y = n.addr.to_v4().to_uint();
+      const std::uint32_t mask = n.bits == 0 ? 0 : ~std::uint32_t{0} << (32 - n.bits);
+      if ((x & mask) == (y & mask)) return true;
+    } else {
+      const auto x = a.to_v6().to_bytes();
+      const auto y = n.addr.to_v6().to_bytes();
+      unsigned left = n.bits;
+      bool same = true;
+      for (std::size_t i = 0; i < 16 && left > 0 && same; ++i) {
+        const unsigned take = std::min(left, 8u);
+        const auto mask = static_cast<std::uint8_t>(0xff << (8 - take));
+        same = (x[i] & mask) == (y[i] & mask);
+        left -= take;
+      }
+      if (same) return true;
+    }
+  }
+  return false;
+}
+
+// ---- per-worker state ----
+
+struct Proxy::ThreadState {
+  ThreadState(const config::UpstreamConfig& c, BalanceKind kind, std::uint64_t seed)
+      : client(*core::Poller::current(), client_options(c)), balancer(make_balancer(kind, seed)) {}
+  static http::ClientOptions client_options(const config::UpstreamConfig& c) {
+    http::ClientOptions o;
+    o.connect_timeout = c.connect_timeout;
+    o.read_timeout = c.read_timeout;
+    o.idle_timeout = std::chrono::seconds(60);
+    o.max_idle_per_upstream = c.keepalive;
+    return o;
+  }
+  http::Client client;
+  std::unique_ptr<Balancer> balancer;
+  std::vector<bool> tried;
+  std::string head;
+  std::vector<http::Header> headers;
+  std::vector<std::string_view> tokens;
+  std::string forwarded_for;
+  std::string cookie;
+};
+
+struct Proxy::HealthState {
+  std::atomic<bool> stopped{false};
+  std::unique_ptr<asio::steady_timer> timer;  // on loop 0
+};
+
+Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
+             std::size_t threads)
+    : config_(config),
+      trusted_(std::move(trusted)),
+      balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
+      threads_(threads == 0 ? 1 : threads),
+      health_(std::make_shared<HealthState>()) {
+  for (const auto& s : config_.servers) {
+    const auto colon = s.address.rfind(':');
+    boost::system::error_code ec;
+    std::string host = s.address.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host == "localhost") host = "127.0.0.1";
+    const auto addr = asio::ip::make_address(host, ec);
+    if (ec)
+      throw std::invalid_argument("upstream " + config_.name + ": server address '" + s.address +
+                                  "' must be a numeric IP and port");
+    const auto port = static_cast<unsigned short>(std::stoul(s.address.substr(colon + 1)));
+    ServerParams p;
+    p.address = s.address;
+    p.weight = s.weight;
+    p.max_fails = config_.max_fails;
+    p.fail_timeout = config_.fail_timeout;
+    p.slow_start = config_.slow_start;
+    servers_.push_back(std::make_unique<UpstreamServer>(p, asio::ip::tcp::endpoint(addr, port)));
+    view_.push_back(servers_.back().get());
+  }
+}
+
+Proxy::~Proxy() { stop(); }
+
+Proxy::ThreadState& Proxy::thread_state() {
+  auto i = core::Runtime::current_index();
+  if (i == core::Runtime::kNotWorker) i = 0;
+  if (i >= threads_.size()) i %= threads_.size();
+  auto& slot = threads_[i];
+  if (!slot) slot = std::make_unique<ThreadState>(config_, balance_, 0x5eed + i);
+  return *slot;
+}
+
+void Proxy::count_request() {
+  const auto sec = std::chrono::duration_cast<std::chrono::seconds>(
+                       clock_type::now().time_since_epoch())
+                       .count();
+  auto cur = budget_second_.load(std::memory_order_relaxed);
+  if (sec != cur && budget_second_.compare_exchange_strong(cur, sec)) {
+    // A new second: the older bucket becomes the current one (benign races: a hint).
+    const auto b = static_cast<std::size_t>(sec & 1);
+    budget_requests_[b].store(0, std::memory_order_relaxed);
+    budget_retries_[b].store(0, std::memory_order_relaxed);
+  }
+  budget_requests_[sec & 1].fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Proxy::retry_allowed() {
+  const auto sec = budget_second_.load(std::memory_order_relaxed);
+  const auto requests = budget_requests_[0].load(std::memory_order_relaxed) +
+                        budget_requests_[1].load(std::memory_order_relaxed);
+  const auto retries = budget_retries_[0].load(std::memory_order_relaxed) +
+                       budget_retries_[1].load(std::memory_order_relaxed);
+  const double allowed =
+      config_.retry_min_per_second * 2.0 + config_.retry_budget * static_cast<double>(requests);
+  if (static_cast<double>(retries) >= allowed) return false;
+  budget_retries_[sec & 1].fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+awaitable<void> Proxy::handle(http::Exchange& ex) {
+  auto& ts = thread_state();
+  auto& m = ProxyMetrics::get();
+  const auto& req = ex.request();
+  count_request();
+
+  // Who is the client? The peer, unless the peer is a trusted proxy that says otherwise.
+  const auto peer_ip = ex.peer().address();
+  const bool trusted_peer = trusted_ && !trusted_->empty() && trusted_->contains(peer_ip);
+  std::string peer_text = peer_ip.to_string();
+  std::string_view client_ip = peer_text;
+  const auto incoming_xff = req.headers.find("x-forwarded-for");
+  if (trusted_peer && incoming_xff) {
+    // The right-most address that is not itself a trusted proxy.
+    std::string_view chain = *incoming_xff;
+    while (!chain.empty()) {
+      const auto comma = chain.rfind(',');
+      auto hop = comma == std::string_view::npos ? chain : chain.substr(comma + 1);
+      while (!hop.empty() && hop.front() == ' ') hop.remove_prefix(1);
+      boost::system::error_code ec;
+      const auto a = asio::ip::make_address(std::string(hop), ec);
+      client_ip = hop;
+      if (ec || !trusted_->contains(a)) break;
+      chain = comma == std::string_view::npos ? std::string_view{} : chain.substr(0, comma);
+    }
+  }
+  ts.forwarded_for.clear();
+  if (trusted_peer && incoming_xff) {
+    ts.forwarded_for.append(*incoming_xff);
+    ts.forwarded_for += ", ";
+  }
+  ts.forwarded_for += peer_text;
+
+  std::string_view sticky_id;
+  if (balance_ == BalanceKind::sticky_cookie)
+    sticky_id = cookie_value(req.headers, config_.sticky.name);
+
+  // ---- the upstream request head, rewritten while copied ----
+  connection_tokens(req.headers, ts.tokens);
+  auto& head = ts.head;
+  head.clear();
+  head.append(req.method_string);
+  head += ' ';
+  {
+    const auto path = req.path();
+    head.append(path);
+    const auto q = req.query();
+    if (!q.empty() || req.target.find('?') != std::string_view::npos) {
+      head += '?';
+      head.append(q);
+    }
+  }
+  head += " HTTP/1.1\r\n";
+  bool has_host = false;
+  for (const auto& h : req.headers) {
+    if (dropped_request_field(h) || listed(ts.tokens, h.name)) continue;
+    has_host = has_host || h.id == http::Field::host;
+    head.append(h.name);
+    head += ": ";
+    head.append(h.value);
+    head += "\r\n";
+  }
+  const auto authority = req.authority();
+  if (!has_host && !authority.empty()) {
+    head += "Host: ";
+    head.append(authority);
+    head += "\r\n";
+  }
+  head += "X-Forwarded-For: ";
+  head += ts.forwarded_for;
+  head += "\r\nX-Forwarded-Proto: ";
+  const auto incoming_proto = req.headers.find("x-forwarded-proto");
+  head.append(trusted_peer && incoming_proto ? *incoming_proto : std::string_view("http"));
+  const auto incoming_fhost = req.headers.find("x-forwarded-host");
+  if (trusted_peer && incoming_fhost) {
+    head += "\r\nX-Forwarded-Host: ";
+    head.append(*incoming_fhost);
+  } else if (!authority.empty()) {
+    head += "\r\nX-Forwarded-Host: ";
+    head.append(authority);
+  }
+  head += "\r\n";
+  if (req.chunked) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (req.content_length) {
+    char num[24];
+    auto r = std::to_chars(num, num + sizeof num, *req.content_length);
+    head += "Content-Length: ";
+    head.append(num, r.ptr);
+    head += "\r\n";
+  }
+  head += "\r\n";
+
+  // ---- attempts ----
+  const auto n = view_.size();
+  ts.tried.assign(n, false);
+  const unsigned max_tries = config_.tries == 0 ? static_cast<unsigned>(n) : config_.tries;
+  const bool may_retry = idempotent(req.method);
+  bool body_sent = false;
+  unsigned attempts = 0;
+  unsigned fail_status = 0;  // what to answer if every attempt fails
+  std::string fail_message;
+
+  for (;;) {
+    const auto now = clock_type::now();
+    const int idx = ts.balancer->pick(view_, {client_ip, sticky_id, &ts.tried}, now);
+    if (idx < 0) break;
+    UpstreamServer& server = *view_[static_cast<std::size_t>(idx)];
+    ts.tried[static_cast<std::size_t>(idx)] = true;
+    ++attempts;
+    const std::string& sname = server.params().address;
+
+    server.begin_request();
+    struct EndRequest {
+      UpstreamServer& s;
+      ~EndRequest() { s.end_request(); }
+    } end_request{server};
+
+    // A failure before anything was answered: count it, then retry or give up.
+    auto fail = [&](const char* kind, unsigned status, std::string message) {
+      m.errors.series({config_.name, sname, kind}).inc();
+      if (server.report_failure(clock_type::now()))
+        TENX_LOG_WARN("upstream down pool={} server={} reason={}", config_.name, sname, kind);
+      fail_status = status;
+      fail_message = std::move(message);
+    };
+    auto can_retry = [&]() {
+      if (!may_retry || body_sent) {
+        m.retries.series({config_.name, "not_retryable"}).inc();
+        return false;
+      }
+      if (attempts >= max_tries) return false;
+      if (!retry_allowed()) {
+        m.retries.series({config_.name, "budget_exhausted"}).inc();
+        return false;
+      }
+      m.retries.series({config_.name, "retried"}).inc();
+      return true;
+    };
+
+    auto acquired = co_await ts.client.acquire(server.endpoint());
+    if (!acquired) {
+      const bool timeout = acquired.error() == core::Errc::timeout;
+      fail(timeout ? "connect_timeout" : "connect", timeout ? 504 : 502,
+           fmt::format("cannot connect to upstream {}: {}", sname, acquired.error().message()));
+      if (can_retry()) continue;
+      break;
+    }
+    auto conn = std::move(*acquired);
+    const auto sent_at = clock_type::now();
+    conn->set_total_deadline(sent_at + config_.header_timeout);
+
+    // Request head (and body).
+    error_code wec;
+    if (!req.has_body()) {
+      const std::string_view parts[] = {head};
+      wec = co_await conn->write(parts);
+    } else {
+      body_sent = true;  // from here the request cannot be replayed
+      const std::string_view parts[] = {head};
+      wec = co_await conn->write(parts);
+      while (!wec) {
+        auto piece = co_await ex.read_body_some();
+        if (!piece) {
+          // The client's body is broken (too large, malformed, gone): the server answers.
+          co_return;
+        }
+        if (req.chunked) {
+          char hex[24];
+          auto r = std::to_chars(hex, hex + sizeof hex - 2, piece->size(), 16);
+          *r.ptr++ = '\r';
+          *r.ptr++ = '\n';
+          const std::string_view framed[] = {
+              std::string_view(hex, static_cast<std::size_t>(r.ptr - hex)), *piece, "\r\n"};
+          wec = piece->empty() ? co_await conn->write(std::span<const std::string_view>(
+                                     std::array<std::string_view, 1>{"0\r\n\r\n"}))
+                               : co_await conn->write(framed);
+        } else if (!piece->empty()) {
+          const std::string_view parts[] = {*piece};
+          wec = co_await conn->write(parts);
+        }
+        if (piece->empty()) break;
+      }
+    }
+    if (wec) {
+      // A pooled connection the upstream had just closed: not the server's fault.
+      if (conn->reused() && !conn->got_response_bytes() && !body_sent) {
+        ts.tried[static_cast<std::size_t>(idx)] = false;
+        --attempts;
+        continue;
+      }
+      fail("write", 502, fmt::format("upstream {} failed while sending: {}", sname, wec.message()));
+      if (can_retry()) continue;
+      break;
+    }
+
+    auto h = co_await conn->read_head(req.method == http::Verb::head);
+    if (!h) {
+      const auto ec = h.error();
+      if (conn->reused() && !conn->got_response_bytes() && ec == core::Errc::closed && !body_sent) {
+        ts.tried[static_cast<std::size_t>(idx)] = false;  // stale keep-alive: once more, fresh
+        --attempts;
+        continue;
+      }
+      if (ec == core::Errc::timeout) {
+        fail("timeout", 504, fmt::format("upstream {} did not answer within {} ms", sname,
+                                         config_.header_timeout.count()));
+      } else {
+        fail(ec == core::Errc::closed ? "closed" : "bad_response", 502,
+             fmt::format("upstream {} sent no valid response head: {}", sname, ec.message()));
+      }
+      if (can_retry()) continue;
+      break;
+    }
+    const auto& rh = **h;
+    const auto latency = clock_type::now() - sent_at;
+    server.record_latency(latency);
+    m.latency.series({config_.name, sname})
+        .observe_ns(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
+    m.requests.series({config_.name, sname, code_class(rh.status)}).inc();
+    if (rh.status == 502 || rh.status == 503 || rh.status == 504) {
+      fail(rh.status == 504 ? "status_504" : rh.status == 503 ? "status_503" : "status_502",
+           rh.status, "");
+      // 502 and 503 are retried elsewhere while allowed; otherwise relayed as they are.
+      if (rh.status != 504 && may_retry && !body_sent && attempts < max_tries &&
+          view_.size() > attempts && can_retry())
+        continue;
+    } else {
+      server.report_success();
+    }
+
+    // ---- relay the response ----
+    connection_tokens(rh.headers, ts.tokens);
+    ts.headers.clear();
+    for (const auto& f : rh.headers)
+      if (!dropped_response_field(f) && !listed(ts.tokens, f.name))
+        ts.headers.push_back({f.name, f.value});
+    if (balance_ == BalanceKind::sticky_cookie && sticky_id != server.id()) {
+      // Pin (or re-pin) the client. The value is the server's opaque id, not its address.
+      auto& c = ts.cookie;
+      c = config_.sticky.name + "=" + server.id() + "; Path=" + config_.sticky.path;
+      if (config_.sticky.expires.count() > 0)
+        c += "; Max-Age=" + std::to_string(config_.sticky.expires.count());
+      if (!config_.sticky.domain.empty()) c += "; Domain=" + config_.sticky.domain;
+      c += "; HttpOnly";
+      ts.headers.push_back({"Set-Cookie", c});
+    }
+    std::optional<std::uint64_t> length;
+    if (!rh.has_body || req.method == http::Verb::head) {
+      length = rh.content_length.value_or(0);
+    } else if (rh.content_length && !rh.chunked) {
+      length = rh.content_length;
+    }
+    std::string_view first;
+    bool upstream_ok = true;
+    if (rh.has_body && req.method != http::Verb::head) {
+      auto piece = co_await conn->read_body_some();
+      if (piece) first = *piece;
+      else upstream_ok = false;
+    }
+    if (!upstream_ok) {
+      fail("truncated", 502, fmt::format("upstream {} closed before its body", sname));
+      break;  // nothing answered yet: a 502 below
+    }
+    if (auto ec = co_await ex.start_response(rh.status, ts.headers, length, first)) co_return;
+    while (!first.empty()) {
+      auto piece = co_await conn->read_body_some();
+      if (!piece) {
+        // Truncated upstream body after the head went out: the client can only learn it by
+        // the connection closing.
+        m.errors.series({config_.name, sname, "truncated"}).inc();
+        server.report_failure(clock_type::now());
+        ex.close_after();
+        co_return;
+      }
+      if (piece->empty()) break;
+      if (auto ec = co_await ex.write_body(*piece)) co_return;
+    }
+    co_await ex.end_response();
+    ts.client.release(std::move(conn));
+    co_return;
+  }
+
+  if (fail_status == 0) {
+    m.unavailable.series({config_.name}).inc();
+    const http::Header retry[] = {{"Retry-After", "1"}};
+    ex.respond_error(503, "no_upstream_available",
+                     "no healthy server in upstream '" + config_.name + "'", retry);
+    co_return;
+  }
+  if (fail_message.empty())
+    fail_message = fmt::format("upstream answered {} on every try", fail_status);
+  ex.respond_error(fail_status, fail_status == 504 ? "upstream_timeout" : "bad_gateway",
+                   fail_message);
+}
+
+// ---- active health checks ----
+
+void Proxy::start_health_checks(core::Runtime& runtime) {
+  if (!config_.health.enabled || view_.empty()) return;
+  auto health = health_;
+  auto servers = view_;
+  const auto cfg = config_.health;
+  const auto name = config_.name;
+  asio::co_spawn(
+      runtime.loop(0),
+      [health, servers, cfg, name]() -> awaitable<void> {
+        health->timer = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+        http::ClientOptions opts;
+        opts.connect_timeout = cfg.timeout;
+        opts.read_timeout = cfg.timeout;
+        opts.total_timeout = cfg.timeout;
+        opts.max_idle_per_upstream = 1;
+        http::Client client(co_await asio::this_coro::executor, opts);
+        std::vector<unsigned> ok_streak(servers.size(), 0), fail_streak(servers.size(), 0);
+        auto& registry = metrics::Registry::global();
+        auto& checks = registry.counter("gateway_health_checks_total",
+                                        "Active health checks, by result.",
+                                        {"pool", "server", "result"});
+        while (!health->stopped.load()) {
+          for (std::size_t i = 0; i < servers.size() && !health->stopped.load(); ++i) {
+            auto& s = *servers[i];
+            http::ClientRequest req;
+            req.target = cfg.path;
+            const http::Header hdr[] = {{"User-Agent", "tenx-health-check"}};
+            req.headers = hdr;
+            auto r = co_await client.request(s.endpoint(), req);
+            const bool ok = r && r->status >= 200 && r->status < 300;
+            checks.series({name, s.params().address, ok ? "pass" : "fail"}).inc();
+            s.set_last_check_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+            if (ok) {
+              fail_streak[i] = 0;
+              if (++ok_streak[i] >= cfg.healthy_threshold && !s.healthy()) {
+                s.set_healthy(true, clock_type::now());
+                TENX_LOG_INFO("upstream healthy pool={} server={}", name, s.params().address);
+              }
+            } else {
+              ok_streak[i] = 0;
+              if (++fail_streak[i] >= cfg.unhealthy_threshold && s.healthy()) {
+                s.set_healthy(false, clock_type::now());
+                TENX_LOG_WARN("upstream unhealthy pool={} server={} reason=\"{}\"", name,
+                              s.params().address,
+                              r ? fmt::format("status {}", r->status) : r.error().message());
+              }
+            }
+          }
+          if (health->stopped.load()) break;
+          health->timer->expires_after(cfg.interval);
+          co_await health->timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        health->timer.reset();
+      },
+      asio::detached);
+  std::weak_ptr<HealthState> weak = health_;
+  runtime.on_drain([weak, &runtime] {
+    asio::post(runtime.loop(0), [weak] {
+      if (auto h = weak.lock()) {
+        h->stopped = true;
+        if (h->timer) h->timer->cancel();
+      }
+    });
+  });
+}
+
+void Proxy::stop() {
+  health_->stopped = true;
+  // The timer lives on loop 0; the checker sees the flag at its next wake-up at the latest.
+}
+
+}  // namespace tenx::gateway

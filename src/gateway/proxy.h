@@ -1,0 +1,100 @@
+#pragma once
+// Reverse proxy to an upstream pool: nginx's `upstream` + `proxy_pass`, HAProxy's backend.
+//
+// Per request (all on the worker thread that owns the client connection):
+//   balancer picks a server -> a pooled keep-alive connection to it (per worker, per server)
+//   -> request head rewritten while copied (hop-by-hop fields and those named in Connection
+//   dropped, RFC 9110 §7.6.1; X-Forwarded-For / -Proto / -Host set, trusting the incoming ones
+//   only from configured proxies) -> body streamed piece by piece -> response head read,
+//   rewritten the same way -> head and first body piece written to the client together ->
+//   rest of the body streamed -> connection back to the pool if clean.
+//
+// Failures: connect error / refused -> 502, connect or response-head timeout -> 504, a
+// malformed, oversized or truncated upstream head -> 502, all as JSON; no available server ->
+// 503 with Retry-After. Passive health counts connect errors, timeouts, bad responses and
+// 502/503/504 answers against the server (max_fails within fail_timeout marks it down).
+// An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose body has not been sent
+// and to which nothing has been answered yet is retried on the next server, up to `tries`,
+// while the pool's retry budget allows (a share of recent requests plus a floor per second),
+// so a sick pool is not hammered with retries.
+//
+// A Proxy is immutable after construction and shared by all workers; the per-worker parts
+// (connection pools, balancer cursors) live in slots indexed by the runtime thread index.
+// Server state (availability, load, latency) is shared through UpstreamServer's atomics.
+// Active health checks run on runtime loop 0 (start_health_checks) until stop().
+#include "config/config.h"
+#include "gateway/balancers/balancer.h"
+#include "gateway/upstream/server.h"
+#include "http/server.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tenx::core {
+class Runtime;
+}
+
+namespace tenx::gateway {
+
+// Parsed "trusted_proxies" CIDRs.
+class TrustedProxies {
+ public:
+  explicit TrustedProxies(const std::vector<std::string>& cidrs);  // throws on a bad entry
+  bool contains(const boost::asio::ip::address& a) const;
+  bool empty() const { return nets_.empty(); }
+
+ private:
+  struct Net {
+    boost::asio::ip::address addr;
+    unsigned bits;
+  };
+  std::vector<Net> nets_;
+};
+
+class Proxy {
+ public:
+  // Throws std::invalid_argument for a server address that is not numeric.
+  Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
+        std::size_t threads);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  boost::asio::awaitable<void> handle(http::Exchange& ex);
+
+  const std::string& name() const { return config_.name; }
+  const config::UpstreamConfig& config() const { return config_; }
+  std::span<UpstreamServer* const> servers() const { return view_; }
+  BalanceKind balance() const { return balance_; }
+
+  // Starts active health checks on runtime loop 0 when the pool has them configured.
+  void start_health_checks(core::Runtime& runtime);
+  // Stops the health checks (reload retires this proxy; drain).
+  void stop();
+
+ private:
+  struct ThreadState;
+  struct HealthState;
+  ThreadState& thread_state();
+  bool retry_allowed();
+  void count_request();
+
+  config::UpstreamConfig config_;
+  std::shared_ptr<const TrustedProxies> trusted_;
+  BalanceKind balance_;
+  std::vector<std::unique_ptr<UpstreamServer>> servers_;
+  std::vector<UpstreamServer*> view_;
+  std::vector<std::unique_ptr<ThreadState>> threads_;
+  std::shared_ptr<HealthState> health_;
+  // Retry budget over a sliding one-second window (two buckets), shared by the workers.
+  std::atomic<std::int64_t> budget_second_{0};
+  std::atomic<std::uint64_t> budget_requests_[2] = {};
+  std::atomic<std::uint64_t> budget_retries_[2] = {};
+};
+
+}  // namespace tenx::gateway
