@@ -70,7 +70,7 @@ need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
 need /usr/sbin/haproxy haproxy
-TENX=build/release/bin/tenx
+TENX=${TENX:-build/release/bin/tenx}
 if [ "$ONLY_RIVALS" = 1 ]; then
   loud_no_tenx
 else
@@ -300,6 +300,9 @@ for who in $PROXIES; do
     >"$WORK/failover-$who.txt" 2>&1 & WRK_PID=$!; PIDS+=("$WRK_PID")
   sleep "$KILL_AFTER"
   kill -9 "$U2_PID"; wait "$U2_PID" 2>/dev/null || true; forget "$U2_PID"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$U2_PORT") 2>/dev/null; then
+    echo "bench: upstream 2 still accepts connections after SIGKILL; stopping" >&2; exit 1
+  fi
   wait "$WRK_PID" || { echo "bench: wrk failed against $who:" >&2; cat "$WORK/failover-$who.txt" >&2; exit 1; }
   forget "$WRK_PID"
   line=$(grep '^count_errors:' "$WORK/failover-$who.txt") || { echo "bench: no count_errors line from wrk:" >&2; cat "$WORK/failover-$who.txt" >&2; exit 1; }

@@ -61,7 +61,7 @@ need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
 need /usr/bin/python3 python3   # Debian's, not a pyenv shim: its PID must be the server's
-TENX=build/release/bin/tenx
+TENX=${TENX:-build/release/bin/tenx}
 if [ "$ONLY_RIVALS" = 1 ]; then
   loud_no_tenx
 else

@@ -134,16 +134,6 @@ struct ProxyMetrics {
   }
 };
 
-const char* code_class(unsigned status) {
-  switch (status / 100) {
-    case 1: return "1xx";
-    case 2: return "2xx";
-    case 3: return "3xx";
-    case 4: return "4xx";
-    default: return "5xx";
-  }
-}
-
 }  // namespace
 
 // ---- trusted proxies ----
@@ -237,6 +227,12 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
     p.slow_start = config_.slow_start;
     servers_.push_back(std::make_unique<UpstreamServer>(p, asio::ip::tcp::endpoint(addr, port)));
     view_.push_back(servers_.back().get());
+    auto& m = ProxyMetrics::get();
+    ServerSeries ss;
+    static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int c = 0; c < 5; ++c) ss.by_class[c] = m.requests.series({config_.name, s.address, kClasses[c]});
+    ss.latency = m.latency.series({config_.name, s.address});
+    series_.push_back(ss);
   }
 }
 
@@ -495,10 +491,10 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     const auto& rh = **h;
     const auto latency = clock_type::now() - sent_at;
     server.record_latency(latency);
-    m.latency.series({config_.name, sname})
-        .observe_ns(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
-    m.requests.series({config_.name, sname, code_class(rh.status)}).inc();
+    auto& ss = series_[static_cast<std::size_t>(idx)];
+    ss.latency.observe_ns(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
+    ss.by_class[std::min(4u, std::max(1u, rh.status / 100) - 1)].inc();
     if (rh.status == 502 || rh.status == 503 || rh.status == 504) {
       fail(rh.status == 504 ? "status_504" : rh.status == 503 ? "status_503" : "status_502",
            rh.status, "");

@@ -26,6 +26,7 @@
 #include "gateway/balancers/balancer.h"
 #include "gateway/upstream/server.h"
 #include "http/server.h"
+#include "metrics/registry.h"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -89,6 +90,12 @@ class Proxy {
   BalanceKind balance_;
   std::vector<std::unique_ptr<UpstreamServer>> servers_;
   std::vector<UpstreamServer*> view_;
+  // Per-server metric handles, looked up once (a handle is usable from any thread).
+  struct ServerSeries {
+    metrics::Series by_class[5];  // 1xx..5xx
+    metrics::Series latency;
+  };
+  std::vector<ServerSeries> series_;
   std::vector<std::unique_ptr<ThreadState>> threads_;
   std::shared_ptr<HealthState> health_;
   // Retry budget over a sliding one-second window (two buckets), shared by the workers.

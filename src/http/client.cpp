@@ -1,5 +1,7 @@
 #include "http/client.h"
 
+#include "core/check.h"
+
 #include "http/detail/socket_io.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -98,11 +100,16 @@ bool ClientConnection::begin_exchange() {
   if (!connected_ || failed_) return false;
   if (uses_ > 0) {
     // A pooled connection: the server may have closed it, or sent bytes we never asked for.
-    char probe;
+    // Its socket stays registered while idle, so either shows as a readiness edge (as nginx
+    // keeps the read event of a cached connection): no system call when nothing happened.
     if (handle_->hung_up()) return false;
-    const ssize_t r = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r >= 0) return false;  // 0: closed; >0: stray bytes
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (handle_->readable()) {
+      char probe;
+      const ssize_t r = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r >= 0) return false;  // 0: closed; >0: stray bytes
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      handle_->clear_readable();
+    }
   }
   ++uses_;
   got_bytes_ = false;
@@ -123,12 +130,18 @@ bool ClientConnection::reusable() const {
 }
 
 awaitable<error_code> ClientConnection::write(std::span<const std::string_view> parts) {
-  std::vector<iovec> iov;
-  iov.reserve(parts.size());
-  for (auto p : parts)
-    if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
-  iovec* cur = iov.data();
-  int cnt = static_cast<int>(iov.size());
+  constexpr std::size_t kMaxParts = 8;
+  iovec iov[kMaxParts];
+  int cnt = 0;
+  for (auto p : parts) {
+    if (p.empty()) continue;
+    if (cnt == static_cast<int>(kMaxParts)) {
+      TENX_BUG(false, "ClientConnection::write takes at most 8 parts");
+      break;
+    }
+    iov[cnt++] = {const_cast<char*>(p.data()), p.size()};
+  }
+  iovec* cur = iov;
   for (;;) {
     boost::system::error_code ec;
     if (handle_->writable()) {
