@@ -33,6 +33,7 @@
 #
 # Usage: bench/gateway_proxy.sh [--rounds 3] [--duration 10s] [--workers "1 2"]
 #          [--connections 64] [--failover-duration 10s] [--kill-after 3] [--failover-workers 2]
+# TENX=path/to/tenx measures another build (default build/release/bin/tenx).
 # Development only: BENCH_ONLY_RIVALS=1 skips tenx (to check the rest of the script while the
 # proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail
@@ -134,7 +135,7 @@ http {
 }
 NGX
   /usr/sbin/nginx -c "$WORK/upstream$n.conf" 2>>"$WORK/upstream$n-error.log" & local pid=$!; PIDS+=("$pid")
-  if [ "$n" = 1 ]; then U1_PID=$pid; else U2_PID=$pid; fi
+  if [ "$n" = 2 ]; then U2_PID=$pid; fi  # the one part 2 kills; both are in PIDS
   wait_http "$port" "$pid" "upstream $n" "$WORK/upstream$n-error.log"
 }
 start_nginx() {  # workers
@@ -265,7 +266,7 @@ for W in $WORKERS; do
     if [ $((R % 2)) -eq 1 ]; then order=$PROXIES; else order=$REVERSED; fi
     for who in $order; do
       run_wrk "$(proxy_port "$who")"; res=$RES
-      case "$who" in nginx) N=($res);; haproxy) H=($res);; tenx) T=($res);; esac
+      case "$who" in nginx) read -ra N <<<"$res";; haproxy) read -ra H <<<"$res";; tenx) read -ra T <<<"$res";; esac
       printf '%-8s %-6s %-8s %12s %9s %9s\n' "$W" "$R" "$who" $res
     done
     R_HN+=("$(ratio "${H[0]}" "${N[0]}")"); P99N+=("${N[2]}"); P99H+=("${H[2]}")

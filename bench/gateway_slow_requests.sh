@@ -24,6 +24,7 @@
 #
 # Usage: bench/gateway_slow_requests.sh [--rounds 2] [--duration 10s] [--workers 1]
 #          [--slow-connections 4] [--fast-connections 16] [--slow-ms 300]
+# TENX=path/to/tenx measures another build (default build/release/bin/tenx).
 # Development only: BENCH_ONLY_RIVALS=1 skips tenx (to check the rest of the script while the
 # proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail

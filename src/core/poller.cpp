@@ -54,6 +54,7 @@ void Poller::shutdown() {
   parked.clear();  // destroys the handlers (and, through the loop, their coroutines)
   boost::system::error_code ignored;
   desc_->close(ignored);
+  desc_.reset();  // an Asio I/O object must not outlive its io_context
 }
 
 Poller::Handle* Poller::add(int fd) {
