@@ -196,6 +196,12 @@ struct Proxy::ThreadState {
   std::string cookie;
 };
 
+struct Proxy::Workers {
+  explicit Workers(std::size_t n) : slots(n) {}
+  std::vector<std::unique_ptr<ThreadState>> slots;
+  std::atomic<bool> draining{false};
+};
+
 struct Proxy::HealthState {
   std::atomic<bool> stopped{false};
   std::unique_ptr<asio::steady_timer> timer;  // on loop 0
@@ -206,7 +212,7 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
     : config_(config),
       trusted_(std::move(trusted)),
       balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
-      threads_(threads == 0 ? 1 : threads),
+      workers_(std::make_shared<Workers>(threads == 0 ? 1 : threads)),
       health_(std::make_shared<HealthState>()) {
   for (const auto& s : config_.servers) {
     const auto colon = s.address.rfind(':');
@@ -236,14 +242,28 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
   }
 }
 
-Proxy::~Proxy() { stop(); }
+Proxy::~Proxy() {
+  stop();
+  // Each worker's state (its upstream connections, registered with that worker's Poller) is
+  // destroyed on its own loop: a reload may retire this proxy on any worker thread.
+  if (runtime_) {
+    for (std::size_t i = 0; i < workers_->slots.size() && i < runtime_->threads(); ++i) {
+      if (auto& slot = workers_->slots[i])
+        asio::post(runtime_->loop(i), [state = std::move(slot)]() mutable { state.reset(); });
+    }
+  }
+}
 
 Proxy::ThreadState& Proxy::thread_state() {
   auto i = core::Runtime::current_index();
   if (i == core::Runtime::kNotWorker) i = 0;
-  if (i >= threads_.size()) i %= threads_.size();
-  auto& slot = threads_[i];
-  if (!slot) slot = std::make_unique<ThreadState>(config_, balance_, 0x5eed + i);
+  auto& slots = workers_->slots;
+  if (i >= slots.size()) i %= slots.size();
+  auto& slot = slots[i];
+  if (!slot) {
+    slot = std::make_unique<ThreadState>(config_, balance_, 0x5eed + i);
+    if (workers_->draining.load()) slot->client.stop_pooling();
+  }
   return *slot;
 }
 
@@ -448,9 +468,14 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
           *r.ptr++ = '\n';
           const std::string_view framed[] = {
               std::string_view(hex, static_cast<std::size_t>(r.ptr - hex)), *piece, "\r\n"};
-          wec = piece->empty() ? co_await conn->write(std::span<const std::string_view>(
-                                     std::array<std::string_view, 1>{"0\r\n\r\n"}))
-                               : co_await conn->write(framed);
+          // An if, not `piece->empty() ? co_await write(last) : co_await write(framed)`: GCC 12
+          // ran both writes of that conditional, sending a last-chunk before every chunk.
+          if (piece->empty()) {
+            const std::string_view last[] = {"0\r\n\r\n"};
+            wec = co_await conn->write(last);
+          } else {
+            wec = co_await conn->write(framed);
+          }
         } else if (!piece->empty()) {
           const std::string_view parts[] = {*piece};
           wec = co_await conn->write(parts);
@@ -637,6 +662,20 @@ void Proxy::start_health_checks(core::Runtime& runtime) {
         h->stopped = true;
         if (h->timer) h->timer->cancel();
       }
+    });
+  });
+}
+
+void Proxy::close_pools_on_drain(core::Runtime& runtime) {
+  runtime_ = &runtime;
+  std::weak_ptr<Workers> weak = workers_;
+  runtime.on_drain([weak, &runtime] {
+    // A worker state made from now on pools nothing; the existing ones are each closed on
+    // their own loop, which owns them.
+    if (auto w = weak.lock()) w->draining = true;
+    runtime.for_each_loop([weak](std::size_t i) {
+      auto w = weak.lock();
+      if (w && i < w->slots.size() && w->slots[i]) w->slots[i]->client.stop_pooling();
     });
   });
 }

@@ -75,6 +75,10 @@ class Proxy {
 
   // Starts active health checks on runtime loop 0 when the pool has them configured.
   void start_health_checks(core::Runtime& runtime);
+  // When the runtime drains, closes the workers' idle upstream connections and pools no more:
+  // a pooled socket stays registered with its loop's Poller, which keeps the loop (and so the
+  // drain) running until the drain deadline.
+  void close_pools_on_drain(core::Runtime& runtime);
   // Stops the health checks (reload retires this proxy; drain).
   void stop();
 
@@ -96,8 +100,12 @@ class Proxy {
     metrics::Series latency;
   };
   std::vector<ServerSeries> series_;
-  std::vector<std::unique_ptr<ThreadState>> threads_;
+  // Per-worker state by runtime thread index, shared with the drain hook (which reaches each
+  // slot on its own worker's loop).
+  struct Workers;
+  std::shared_ptr<Workers> workers_;
   std::shared_ptr<HealthState> health_;
+  core::Runtime* runtime_ = nullptr;  // set by close_pools_on_drain
   // Retry budget over a sliding one-second window (two buckets), shared by the workers.
   std::atomic<std::int64_t> budget_second_{0};
   std::atomic<std::uint64_t> budget_requests_[2] = {};

@@ -62,7 +62,10 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
       const std::size_t threads = runtime ? runtime->threads() : 1;
       for (const auto& u : cfg->gateway.upstreams) {
         auto p = std::make_shared<Proxy>(u, trusted, threads);
-        if (runtime) p->start_health_checks(*runtime);
+        if (runtime) {
+          p->start_health_checks(*runtime);
+          p->close_pools_on_drain(*runtime);
+        }
         proxies.emplace(u.name, std::move(p));
       }
       for (std::size_t i = 0; i < cfg->gateway.routes.size(); ++i) {

@@ -160,8 +160,14 @@ awaitable<error_code> ClientConnection::write(std::span<const std::string_view> 
 // Waits until the socket is ready, within the read timeout and the exchange's deadline.
 awaitable<error_code> ClientConnection::wait_ready(bool for_write) {
   watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
-  auto [ec] = for_write ? co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable))
-                        : co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+  // Not `for_write ? co_await a : co_await b`: GCC 12 evaluates both arms of a conditional
+  // whose arms are co_await expressions.
+  error_code ec;
+  if (for_write) {
+    std::tie(ec) = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec) = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+  }
   watchdog_->clear();
   if (watchdog_->fired()) {
     failed_ = true;
@@ -346,8 +352,13 @@ awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::
   co_return c;
 }
 
+void Client::stop_pooling() {
+  pooling_ = false;
+  idle_.clear();
+}
+
 void Client::release(std::unique_ptr<ClientConnection> c) {
-  if (!c || !c->reusable()) return;
+  if (!c || !pooling_ || !c->reusable()) return;
   auto& q = idle_[c->endpoint()];
   if (q.size() >= options_.max_idle_per_upstream) return;
   c->mark_idle();

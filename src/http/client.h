@@ -143,6 +143,10 @@ class Client {
       const boost::asio::ip::tcp::endpoint& ep);
   void release(std::unique_ptr<ClientConnection> c);
 
+  // Closes the idle connections and pools none from now on (release() closes them): while
+  // registered with the Poller they would keep a draining loop running.
+  void stop_pooling();
+
   std::size_t idle_connections() const;
   const ClientOptions& options() const { return options_; }
 
@@ -160,6 +164,7 @@ class Client {
   core::Poller* poller_;
   ClientOptions options_;
   std::map<boost::asio::ip::tcp::endpoint, std::deque<std::unique_ptr<ClientConnection>>> idle_;
+  bool pooling_ = true;
 };
 
 }  // namespace tenx::http

@@ -1,0 +1,1240 @@
+// The reverse proxy as a client and an upstream see it: `tenx gateway` in front of upstream
+// pools, with every policy, header rule and failure mode checked on the wire.
+//
+// Two kinds of upstream:
+//   - TenxUpstream: another `tenx gateway` process whose fixed routes answer with its name
+//     (/who -> "a"), so the body says which upstream answered; /work answers after a delay,
+//     /health with a configurable status, /metrics counts what it served. Its config is a
+//     TempFile, so a test can rewrite it and SIGHUP it (active health checks).
+//   - RawUpstream: a listening socket on a thread of this test, one thread per accepted
+//     connection running the test's script (echo the request, send garbage, never answer,
+//     reset, ...). It records every byte it receives, so a test can wait until the upstream
+//     has seen part of a body (streaming) and count the requests it got.
+//
+// Every gateway here runs with one event-loop thread unless a test says otherwise, which makes
+// the per-thread balancer state (round-robin cursor) a single sequence the tests can predict.
+// Waits poll with generous deadlines; the only time assertions are upper bounds far above
+// what the work needs, and the lower bound a timeout must respect.
+#include "support/process.h"
+#include "support/raw_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <csignal>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace tenx::e2e {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+using clock_type = std::chrono::steady_clock;
+
+// ---- small text helpers ----
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::size_t count_of(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string_view::npos;
+       pos = text.find(needle, pos + needle.size()))
+    ++n;
+  return n;
+}
+
+// The fields of a request or response head ("LINE\r\nName: value\r\n..."), in order.
+std::vector<std::pair<std::string, std::string>> head_fields(std::string_view head) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    const auto start = pos + 2;
+    pos = head.find("\r\n", start);
+    const auto line = head.substr(start, pos == std::string_view::npos ? pos : pos - start);
+    if (line.empty()) break;
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    out.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return out;
+}
+
+// Every value of field `name` (case-insensitive) in `head`.
+std::vector<std::string> field_values(std::string_view head, std::string_view name) {
+  std::vector<std::string> out;
+  for (auto& [k, v] : head_fields(head))
+    if (iequals(k, name)) out.push_back(v);
+  return out;
+}
+
+// The value of the Prometheus sample `series VALUE` (labels exactly as exposed), if present.
+std::optional<double> sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ')
+      return std::stod(line.substr(series.size() + 1));
+  return std::nullopt;
+}
+
+// Compares long bodies without printing kilobytes of them.
+void expect_same_bytes(const std::string& got, const std::string& want) {
+  EXPECT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want) << "got begins \"" << got.substr(0, 60) << "\"\nwant begins \""
+                           << want.substr(0, 60) << "\"";
+}
+
+// ---- requests ----
+
+// One request on a connection of its own; nullopt (with the reason in `error`) if unanswered.
+std::optional<Response> fetch(std::uint16_t port, const std::string& request,
+                              std::string* error = nullptr) {
+  RawClient c(port);
+  if (!c.ok()) {
+    if (error) *error = "connect failed";
+    return std::nullopt;
+  }
+  if (!c.send(request)) {
+    if (error) *error = c.last_error();
+    return std::nullopt;
+  }
+  auto r = c.read_response();
+  if (!r && error) *error = c.last_error();
+  return r;
+}
+
+// Which upstream answered GET `path`: the body of a 200, else a description of what came.
+std::string who(std::uint16_t port, std::string_view path = "/who",
+                std::string_view extra_headers = {}) {
+  std::string error;
+  const auto r = fetch(port, get_request(path, extra_headers), &error);
+  if (!r) return "no response (" + error + ")";
+  if (r->status != 200) return "status " + std::to_string(r->status) + ": " + r->body;
+  return r->body;
+}
+
+std::string post_request(std::string_view path, std::string_view body) {
+  return fmt::format("POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{}", path,
+                     body.size(), body);
+}
+
+// ---- processes ----
+
+// Polls `text()` until it holds `needle` at least `times` times; false after `timeout`.
+template <typename TextFn>
+bool wait_for_count(TextFn text, std::string_view needle, std::size_t times,
+                    std::chrono::milliseconds timeout) {
+  const auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (count_of(text(), needle) >= times) return true;
+    if (clock_type::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+struct UpstreamSpec {
+  std::string name;              // what /who and /work answer
+  unsigned health_status = 200;  // what /health answers
+  int work_delay_ms = 0;         // how long /work takes
+};
+
+std::string upstream_toml(const UpstreamSpec& s) {
+  return fmt::format(R"(# upstream "{0}" for the proxy tests
+[server]
+threads = 1
+[log]
+level = "info"
+access_log = "off"
+
+[[gateway.routes]]
+path = "/who"
+[gateway.routes.return]
+body = "{0}"
+
+[[gateway.routes]]
+path = "/work"
+[gateway.routes.return]
+body = "{0}"
+delay_ms = {1}
+
+[[gateway.routes]]
+path = "/health"
+[gateway.routes.return]
+status = {2}
+body = "health {2}"
+
+[[gateway.routes]]
+path = "/metrics"
+metrics = true
+)",
+                     s.name, s.work_delay_ms, s.health_status);
+}
+
+// A tenx gateway with fixed routes, standing in for an application server.
+class TenxUpstream {
+ public:
+  explicit TenxUpstream(UpstreamSpec spec) : spec_(std::move(spec)), config_(upstream_toml(spec_)) {
+    proc_ = std::make_unique<TenxProcess>(gateway_args(config_.path()));
+    port_ = proc_->wait_listening().value_or(0);
+  }
+  bool started() const { return port_ != 0; }
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  TenxProcess& process() { return *proc_; }
+
+  // Rewrites the config with `spec` and SIGHUPs; true once the upstream says it applied it.
+  bool reload(UpstreamSpec spec) {
+    spec_ = std::move(spec);
+    const auto before = count_of(proc_->stderr_text(), "reload: config applied");
+    config_.write(upstream_toml(spec_));
+    if (!proc_->signal(SIGHUP)) return false;
+    return wait_for_count([&] { return proc_->stderr_text(); }, "reload: config applied",
+                          before + 1, 5s);
+  }
+  // SIGKILL, and reaped: its port refuses connections from here on.
+  bool kill() { return proc_->signal(SIGKILL) && proc_->wait_exit(5s).has_value(); }
+
+  // This upstream's own /metrics text.
+  std::string metrics() const {
+    const auto r = fetch(port_, get_request("/metrics"));
+    return r ? r->body : std::string();
+  }
+
+ private:
+  UpstreamSpec spec_;
+  TempFile config_;
+  std::unique_ptr<TenxProcess> proc_;
+  std::uint16_t port_ = 0;
+};
+
+// A hand-written upstream on a thread of the test; see the file comment.
+class RawUpstream {
+ public:
+  // One accepted connection, as the script sees it. Every byte read is also recorded by the
+  // server (received()).
+  class Conn {
+   public:
+    Conn(RawUpstream& server, std::size_t index, int fd)
+        : server_(server), index_(index), fd_(fd) {}
+
+    // The next request head, blank line included; nullopt when the peer closes first.
+    std::optional<std::string> read_head() {
+      std::size_t end;
+      while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+        if (!fill()) return std::nullopt;
+      std::string head = buf_.substr(0, end + 4);
+      buf_.erase(0, end + 4);
+      server_.requests_.fetch_add(1);
+      return head;
+    }
+
+    // The body of the request with this head (Content-Length or chunked), de-chunked;
+    // nullopt when the peer closes first.
+    std::optional<std::string> read_body(const std::string& head) {
+      const auto te = field_values(head, "Transfer-Encoding");
+      if (!te.empty() && iequals(te.back(), "chunked")) {
+        std::string body;
+        for (;;) {
+          const auto line = read_line();
+          if (!line) return std::nullopt;
+          const std::size_t size = std::stoul(*line, nullptr, 16);
+          if (size == 0) {
+            for (;;) {  // trailer fields up to the blank line
+              const auto trailer = read_line();
+              if (!trailer) return std::nullopt;
+              if (trailer->empty()) return body;
+            }
+          }
+          if (!need(size + 2)) return std::nullopt;
+          body.append(buf_, 0, size);
+          buf_.erase(0, size + 2);
+        }
+      }
+      const auto cl = field_values(head, "Content-Length");
+      const std::size_t size = cl.empty() ? 0 : std::stoul(cl.front());
+      if (!need(size)) return std::nullopt;
+      std::string body = buf_.substr(0, size);
+      buf_.erase(0, size);
+      return body;
+    }
+
+    bool write(std::string_view bytes) {
+      while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+      }
+      return true;
+    }
+
+    // Blocks until the peer closes the connection (or the server stops).
+    void wait_for_close() {
+      while (fill()) buf_.clear();
+    }
+    // An orderly close (FIN) of both directions.
+    void close() { ::shutdown(fd_, SHUT_RDWR); }
+    // An abortive close: the peer gets a reset.
+    void reset() {
+      const linger abort_on_close{1, 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+      server_.close_fd(index_);
+    }
+
+   private:
+    bool fill() {
+      char tmp[16 * 1024];
+      for (;;) {
+        const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        buf_.append(tmp, static_cast<std::size_t>(n));
+        server_.record(std::string_view(tmp, static_cast<std::size_t>(n)));
+        return true;
+      }
+    }
+    bool need(std::size_t n) {
+      while (buf_.size() < n)
+        if (!fill()) return false;
+      return true;
+    }
+    std::optional<std::string> read_line() {
+      std::size_t eol;
+      while ((eol = buf_.find("\r\n")) == std::string::npos)
+        if (!fill()) return std::nullopt;
+      std::string line = buf_.substr(0, eol);
+      buf_.erase(0, eol + 2);
+      return line;
+    }
+
+    RawUpstream& server_;
+    std::size_t index_;
+    int fd_;
+    std::string buf_;
+  };
+  using Script = std::function<void(Conn&)>;
+
+  // receive_buffer_bytes: SO_RCVBUF of the accepted sockets (0: the system's, which grows to
+  // megabytes on loopback).
+  explicit RawUpstream(Script script, int receive_buffer_bytes = 0) : script_(std::move(script)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (receive_buffer_bytes > 0)
+      ::setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
+                   sizeof receive_buffer_bytes);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listen_fd_, 64) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      return;
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~RawUpstream() { stop(); }
+  RawUpstream(const RawUpstream&) = delete;
+  RawUpstream& operator=(const RawUpstream&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Request heads read by scripts so far.
+  int requests() const { return requests_.load(); }
+  // Every byte received so far, over all connections.
+  std::string received() const {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  bool wait_received(std::string_view needle, std::chrono::milliseconds timeout) const {
+    return wait_for_count([&] { return received(); }, needle, 1, timeout);
+  }
+
+  // Closes the listener and every connection, and joins every thread.
+  void stop() {
+    if (stopping_.exchange(true)) return;
+    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);  // wakes accept()
+    if (acceptor_.joinable()) acceptor_.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      for (int fd : fds_)
+        if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // wakes recv() and send()
+      threads = std::move(threads_);
+    }
+    for (auto& t : threads) t.join();
+    std::lock_guard lock(mu_);
+    for (int& fd : fds_)
+      if (fd >= 0) ::close(std::exchange(fd, -1));
+    if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  }
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR && !stopping_) continue;
+        return;
+      }
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        ::close(fd);
+        return;
+      }
+      const std::size_t index = fds_.size();
+      fds_.push_back(fd);
+      threads_.emplace_back([this, index, fd] {
+        Conn c(*this, index, fd);
+        script_(c);
+      });
+    }
+  }
+  void record(std::string_view bytes) {
+    std::lock_guard lock(mu_);
+    received_.append(bytes);
+  }
+  void close_fd(std::size_t index) {
+    std::lock_guard lock(mu_);
+    if (fds_[index] >= 0) ::close(std::exchange(fds_[index], -1));
+  }
+
+  Script script_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::thread acceptor_;
+  mutable std::mutex mu_;
+  std::vector<int> fds_;  // by connection index; -1 once closed
+  std::vector<std::thread> threads_;
+  std::string received_;
+};
+
+// Answers every request with its own head and body: the body of the response is the request
+// head as the upstream received it (blank line included) followed by the de-chunked body.
+void echo_script(RawUpstream::Conn& c) {
+  while (auto head = c.read_head()) {
+    const auto body = c.read_body(*head);
+    if (!body) return;
+    const std::string echoed = *head + *body;
+    if (!c.write(fmt::format("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: {}\r\n\r\n{}",
+                             echoed.size(), echoed)))
+      return;
+  }
+}
+
+// Reads each request, then answers with `bytes` and waits for the gateway to close.
+RawUpstream::Script canned_script(std::string bytes) {
+  return [bytes = std::move(bytes)](RawUpstream::Conn& c) {
+    if (!c.read_head()) return;
+    c.write(bytes);
+    c.wait_for_close();
+  };
+}
+
+// A listener whose accept queue is full: connecting to it neither succeeds nor fails, the
+// SYN is dropped and retried, as with a host that has gone silent.
+class FullBacklogListener {
+ public:
+  FullBacklogListener() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listen_fd_, 0) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      return;
+    port_ = ntohs(addr.sin_port);
+    // A backlog of 0 still queues one connection: this one, never accepted.
+    filler_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(filler_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0) port_ = 0;
+  }
+  ~FullBacklogListener() {
+    for (int fd : {filler_fd_, listen_fd_})
+      if (fd >= 0) ::close(fd);
+  }
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // True when a new connection attempt is still pending after `within`: the premise of the
+  // tests that use this listener.
+  bool connects_hang(std::chrono::milliseconds within) const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port_);
+    const int r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    bool pending = r < 0 && errno == EINPROGRESS;
+    if (pending) {
+      pollfd p{fd, POLLOUT, 0};
+      pending = ::poll(&p, 1, static_cast<int>(within.count())) == 0;
+    }
+    ::close(fd);
+    return pending;
+  }
+
+ private:
+  int listen_fd_ = -1;
+  int filler_fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// ---- gateway configs ----
+
+// A gateway config: the common head, `gateway` (trusted proxies, pools, their routes), then
+// two fixed routes of the gateway's own: /metrics and /gateway-ok (exact, so they win over a
+// pool's "/" prefix).
+std::string gateway_toml(std::string_view gateway, int threads = 1) {
+  return fmt::format(R"([server]
+threads = {}
+drain_timeout_ms = 5000
+[log]
+level = "info"
+access_log = "off"
+
+{}
+
+[[gateway.routes]]
+path = "/metrics"
+metrics = true
+
+[[gateway.routes]]
+path = "/gateway-ok"
+[gateway.routes.return]
+body = "gateway ok"
+)",
+                     threads, gateway);
+}
+
+// `[[gateway.upstreams]]` NAME over SERVERS (already TOML values) with extra keys, and a
+// prefix route to it.
+std::string pool_toml(std::string_view name, const std::vector<std::string>& servers,
+                      std::string_view extra = {}, std::string_view route_prefix = "/") {
+  std::string list;
+  for (const auto& s : servers) list += (list.empty() ? "" : ", ") + s;
+  return fmt::format(R"([[gateway.upstreams]]
+name = "{}"
+servers = [{}]
+{}
+
+[[gateway.routes]]
+prefix = "{}"
+upstream = "{}"
+
+)",
+                     name, list, extra, route_prefix, name);
+}
+
+std::string quoted(const std::string& address) { return "\"" + address + "\""; }
+
+class GatewayProxy : public ::testing::Test {
+ protected:
+  // Starts upstream tenx processes named `names`; fails the test if one does not start.
+  void start_upstreams(const std::vector<std::string>& names) {
+    for (const auto& n : names) start_upstream({.name = n});
+  }
+  TenxUpstream& start_upstream(UpstreamSpec spec) {
+    auto u = std::make_unique<TenxUpstream>(std::move(spec));
+    EXPECT_TRUE(u->started()) << u->process().stderr_text();
+    upstreams_.push_back(std::move(u));
+    return *upstreams_.back();
+  }
+  TenxUpstream& up(std::size_t i) { return *upstreams_.at(i); }
+
+  // Starts the gateway with `args` (after `tenx`).
+  void start_gateway_args(std::vector<std::string> args) {
+    gateway_ = std::make_unique<TenxProcess>(std::move(args));
+    port_ = gateway_->wait_listening().value_or(0);
+    ASSERT_NE(port_, 0) << gateway_->listening_line() << "\n" << gateway_->stderr_text();
+  }
+  // Starts the gateway on a config with this text.
+  void start_gateway(const std::string& toml) {
+    config_ = std::make_unique<TempFile>(toml);
+    start_gateway_args(gateway_args(config_->path()));
+  }
+  // `tenx gateway --upstream ...` over the started tenx upstreams.
+  void start_quick_gateway(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"gateway", "--listen", "127.0.0.1:0", "--threads", "1"};
+    for (const auto& u : upstreams_) {
+      args.push_back("--upstream");
+      args.push_back("http://" + u->address());
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    start_gateway_args(std::move(args));
+  }
+
+  // The gateway outlived what the test did to it, answers, and drains cleanly.
+  void TearDown() override {
+    if (!gateway_ || !gateway_->running()) return;
+    EXPECT_EQ(who(port_, "/gateway-ok"), "gateway ok") << gateway_->stderr_text();
+    ASSERT_TRUE(gateway_->signal(SIGTERM));
+    EXPECT_EQ(gateway_->wait_exit(10s), 0) << gateway_->stderr_text();
+  }
+
+  std::string gateway_metrics() {
+    const auto r = fetch(port_, get_request("/metrics"));
+    return r ? r->body : std::string();
+  }
+
+  std::vector<std::unique_ptr<TenxUpstream>> upstreams_;
+  std::unique_ptr<TempFile> config_;
+  std::unique_ptr<TenxProcess> gateway_;
+  std::uint16_t port_ = 0;
+};
+
+// The quick-flag gateway has no /gateway-ok route; its TearDown check uses the upstreams'.
+class GatewayProxyQuick : public GatewayProxy {
+ protected:
+  void TearDown() override {
+    if (!gateway_ || !gateway_->running()) return;
+    ASSERT_TRUE(gateway_->signal(SIGTERM));
+    EXPECT_EQ(gateway_->wait_exit(10s), 0) << gateway_->stderr_text();
+  }
+};
+
+// ---- balancing ----
+
+TEST_F(GatewayProxyQuick, RoundRobinAlternatesBetweenTwoUpstreams) {
+  start_upstreams({"a", "b"});
+  start_quick_gateway();
+  std::string seen;
+  for (int i = 0; i < 10; ++i) seen += who(port_);
+  EXPECT_EQ(seen, "ababababab");
+}
+
+TEST_F(GatewayProxyQuick, RoundRobinRotatesOverThreeUpstreams) {
+  start_upstreams({"a", "b", "c"});
+  start_quick_gateway({"--balance", "round_robin"});
+  std::string seen;
+  for (int i = 0; i < 12; ++i) seen += who(port_);
+  EXPECT_EQ(seen, "abcabcabcabc");
+}
+
+TEST_F(GatewayProxy, RoundRobinHonoursWeightsThreeToOne) {
+  start_upstreams({"a", "b"});
+  start_gateway(
+      gateway_toml(pool_toml("weighted", {"{ address = \"" + up(0).address() + "\", weight = 3 }",
+                                          quoted(up(1).address())})));
+  std::string seen;
+  for (int i = 0; i < 40; ++i) seen += who(port_);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 'a'), 30) << seen;
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 'b'), 10) << seen;
+  // Smooth: the light server's turns are spread out, one in every four requests.
+  for (std::size_t i = 0; i + 4 <= seen.size(); i += 4)
+    EXPECT_EQ(std::count(seen.begin() + i, seen.begin() + i + 4, 'b'), 1) << seen;
+}
+
+TEST_F(GatewayProxy, LeastConnSendsFewerRequestsToASlowUpstream) {
+  start_upstream({.name = "a", .work_delay_ms = 300});
+  start_upstream({.name = "b"});
+  start_gateway(gateway_toml(pool_toml("lc", {quoted(up(0).address()), quoted(up(1).address())},
+                                       "balance = \"least_conn\"")));
+
+  // 10 clients, 10 requests each on a keep-alive connection: a request that lands on the
+  // slow upstream keeps it busy for 300 ms, during which the fast one has fewer in flight.
+  constexpr int kClients = 10, kEach = 10;
+  std::vector<std::string> seen(kClients);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      RawClient c(port_);
+      for (int i = 0; i < kEach; ++i) {
+        const auto r = c.send(get_request("/work")) ? c.read_response() : std::nullopt;
+        seen[t] += !r ? 'x' : r->status == 200 && r->body.size() == 1 ? r->body[0] : '?';
+        if (!r) break;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  std::string all;
+  for (const auto& s : seen) all += s;
+  const auto slow = std::count(all.begin(), all.end(), 'a');
+  const auto fast = std::count(all.begin(), all.end(), 'b');
+  ASSERT_EQ(slow + fast, kClients * kEach) << all;
+  // Round robin would split 50/50; least_conn gives the slow server a small share.
+  EXPECT_LT(slow * 3, fast) << "slow=" << slow << " fast=" << fast;
+}
+
+TEST_F(GatewayProxy, IpHashKeepsEachForwardedClientOnOneUpstream) {
+  start_upstreams({"a", "b"});
+  start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\n" +
+                             pool_toml("hash", {quoted(up(0).address()), quoted(up(1).address())},
+                                       "balance = \"ip_hash\"")));
+  std::map<std::string, std::string> first;  // client address -> upstream
+  std::set<std::string> used;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 1; i <= 20; ++i) {
+      const std::string client = "198.51.100." + std::to_string(i);
+      const auto got = who(port_, "/who", "X-Forwarded-For: " + client + "\r\n");
+      ASSERT_TRUE(got == "a" || got == "b") << got;
+      auto [it, inserted] = first.emplace(client, got);
+      EXPECT_EQ(it->second, got) << client << " moved in round " << round;
+      used.insert(got);
+    }
+  }
+  EXPECT_EQ(used.size(), 2u) << "20 clients all hashed to one upstream";
+  // The connecting peer itself (no X-Forwarded-For) is a client too, and also stays put.
+  const auto peer = who(port_);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(who(port_), peer);
+}
+
+TEST_F(GatewayProxy, IpHashIgnoresForwardedForFromAnUntrustedPeer) {
+  start_upstreams({"a", "b"});
+  start_gateway(gateway_toml(pool_toml("hash", {quoted(up(0).address()), quoted(up(1).address())},
+                                       "balance = \"ip_hash\"")));
+  std::set<std::string> used;
+  for (int i = 1; i <= 20; ++i)
+    used.insert(who(port_, "/who", "X-Forwarded-For: 198.51.100." + std::to_string(i) + "\r\n"));
+  // Every request came from 127.0.0.1, whatever it claimed.
+  EXPECT_EQ(used.size(), 1u) << ::testing::PrintToString(used);
+}
+
+TEST_F(GatewayProxy, StickyCookiePinsAClientAndRepinsItWhenItsUpstreamDies) {
+  start_upstreams({"a", "b"});
+  start_gateway(gateway_toml(pool_toml("sticky", {quoted(up(0).address()), quoted(up(1).address())},
+                                       "balance = \"sticky_cookie\"")));
+
+  const auto first = fetch(port_, get_request("/who"));
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);
+  const auto cookie = first->header("Set-Cookie");
+  ASSERT_TRUE(cookie);
+  EXPECT_THAT(*cookie, MatchesRegex("srv_id=[0-9a-f]+; Path=/(;.*)?"));
+  const std::string pin = cookie->substr(0, cookie->find(';'));  // "srv_id=ID"
+  const std::string id = pin.substr(pin.find('=') + 1);
+  const std::string pinned = first->body;
+  TenxUpstream& pinned_up = up(pinned == "a" ? 0 : 1);
+  const std::string other = pinned == "a" ? "b" : "a";
+  // The id is opaque: it names neither the address nor the port of the server.
+  for (const auto& u : upstreams_) {
+    EXPECT_THAT(id, Not(HasSubstr(std::to_string(u->port()))));
+    EXPECT_THAT(id, Not(HasSubstr("127.0.0.1")));
+  }
+
+  // With the cookie, every request goes to the same upstream (round robin alone alternates)
+  // and is not pinned again.
+  for (int i = 0; i < 6; ++i) {
+    const auto r = fetch(port_, get_request("/who", "Cookie: " + pin + "\r\n"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, pinned);
+    EXPECT_FALSE(r->header("Set-Cookie")) << *r->header("Set-Cookie");
+  }
+
+  // The pinned upstream dies: the client moves to the other one, with a new pin.
+  ASSERT_TRUE(pinned_up.kill());
+  const auto moved = fetch(port_, get_request("/who", "Cookie: " + pin + "\r\n"));
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->status, 200);
+  EXPECT_EQ(moved->body, other);
+  const auto repin = moved->header("Set-Cookie");
+  ASSERT_TRUE(repin);
+  EXPECT_THAT(*repin, MatchesRegex("srv_id=[0-9a-f]+; Path=/(;.*)?"));
+  const std::string new_pin = repin->substr(0, repin->find(';'));
+  EXPECT_NE(new_pin, pin);
+  for (int i = 0; i < 4; ++i) {
+    const auto r = fetch(port_, get_request("/who", "Cookie: " + new_pin + "\r\n"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, other);
+    EXPECT_FALSE(r->header("Set-Cookie"));
+  }
+}
+
+// ---- what the upstream receives ----
+
+// A request carrying every kind of hop-by-hop field, and forwarding fields of its own.
+std::string hop_by_hop_request() {
+  return "GET /echo/path?x=1&y=2 HTTP/1.1\r\n"
+         "Host: app.example.test\r\n"
+         "Connection: Foo, Keep-Alive\r\n"
+         "Foo: bar\r\n"
+         "Keep-Alive: timeout=5\r\n"
+         "TE: trailers\r\n"
+         "Upgrade: h2c\r\n"
+         "Proxy-Connection: keep-alive\r\n"
+         "X-Custom: kept\r\n"
+         "X-Forwarded-For: 203.0.113.7\r\n"
+         "X-Forwarded-Proto: https\r\n"
+         "X-Forwarded-Host: public.example.test\r\n"
+         "\r\n";
+}
+
+// The request head the echo upstream got for `request`.
+std::string echoed_head(std::uint16_t port, const std::string& request) {
+  std::string error;
+  const auto r = fetch(port, request, &error);
+  EXPECT_TRUE(r) << error;
+  if (!r) return {};
+  EXPECT_EQ(r->status, 200) << r->body;
+  return r->body.substr(0, r->body.find("\r\n\r\n") + 4);
+}
+
+TEST_F(GatewayProxy, UpstreamGetsForwardedFieldsAndNoHopByHopFields) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const auto head = echoed_head(port_, hop_by_hop_request());
+  ASSERT_FALSE(head.empty());
+
+  EXPECT_EQ(head.substr(0, head.find("\r\n")), "GET /echo/path?x=1&y=2 HTTP/1.1");
+  EXPECT_THAT(field_values(head, "Host"), ElementsAre("app.example.test"));
+  EXPECT_THAT(field_values(head, "X-Custom"), ElementsAre("kept"));
+  for (const char* dropped :
+       {"Connection", "Foo", "Keep-Alive", "TE", "Upgrade", "Proxy-Connection"})
+    EXPECT_THAT(field_values(head, dropped), ElementsAre()) << dropped << " reached the upstream";
+  // The peer (127.0.0.1) is not a trusted proxy: what it claims is replaced, not extended.
+  EXPECT_THAT(field_values(head, "X-Forwarded-For"), ElementsAre("127.0.0.1"));
+  EXPECT_THAT(field_values(head, "X-Forwarded-Proto"), ElementsAre("http"));
+  EXPECT_THAT(field_values(head, "X-Forwarded-Host"), ElementsAre("app.example.test"));
+}
+
+TEST_F(GatewayProxy, TrustedPeersForwardedForIsAppendedTo) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\n" +
+                             pool_toml("echo", {quoted(echo.address())})));
+  const auto head = echoed_head(port_, hop_by_hop_request());
+  ASSERT_FALSE(head.empty());
+  EXPECT_THAT(field_values(head, "X-Forwarded-For"), ElementsAre("203.0.113.7, 127.0.0.1"));
+  EXPECT_THAT(field_values(head, "X-Forwarded-Proto"), ElementsAre("https"));
+  EXPECT_THAT(field_values(head, "X-Forwarded-Host"), ElementsAre("public.example.test"));
+  // Trust does not make hop-by-hop fields end-to-end.
+  for (const char* dropped :
+       {"Connection", "Foo", "Keep-Alive", "TE", "Upgrade", "Proxy-Connection"})
+    EXPECT_THAT(field_values(head, dropped), ElementsAre()) << dropped << " reached the upstream";
+}
+
+TEST_F(GatewayProxy, ClientGetsNoHopByHopFieldsFromTheUpstream) {
+  RawUpstream up(
+      canned_script("HTTP/1.1 200 OK\r\n"
+                    "Connection: X-Secret, keep-alive\r\n"
+                    "X-Secret: internal\r\n"
+                    "Keep-Alive: timeout=99\r\n"
+                    "Proxy-Connection: keep-alive\r\n"
+                    "Upgrade: h2c\r\n"
+                    "X-App: visible\r\n"
+                    "Content-Length: 2\r\n"
+                    "\r\n"
+                    "ok"));
+  start_gateway(gateway_toml(pool_toml("canned", {quoted(up.address())})));
+  const auto r = fetch(port_, get_request("/x"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok");
+  EXPECT_EQ(r->header("X-App"), "visible");
+  for (const char* dropped : {"X-Secret", "Keep-Alive", "Proxy-Connection", "Upgrade"})
+    EXPECT_FALSE(r->header(dropped)) << dropped << " reached the client";
+  EXPECT_FALSE(r->connection_has("X-Secret"));
+}
+
+TEST_F(GatewayProxy, ContentLengthBodyIsStreamedToTheUpstream) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const std::string part1 = "first-half:" + std::string(20'000, 'x');
+  const std::string part2 = "second-half:" + std::string(20'000, 'y');
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.send(fmt::format("POST /upload HTTP/1.1\r\nHost: localhost\r\n"
+                         "Content-Length: {}\r\n\r\n{}",
+                         part1.size() + part2.size(), part1)));
+  // The upstream sees the first half while the client still holds the second: the gateway
+  // forwards as it reads, it does not buffer the body.
+  ASSERT_TRUE(echo.wait_received(part1, 5s)) << "received " << echo.received().size() << " bytes";
+  EXPECT_THAT(echo.received(), Not(HasSubstr("second-half")));
+  ASSERT_TRUE(c.send(part2));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  ASSERT_EQ(r->status, 200);
+  const auto split = r->body.find("\r\n\r\n");
+  const auto head = r->body.substr(0, split + 4);
+  EXPECT_THAT(field_values(head, "Content-Length"),
+              ElementsAre(std::to_string(part1.size() + part2.size())));
+  EXPECT_THAT(field_values(head, "Transfer-Encoding"), ElementsAre());
+  expect_same_bytes(r->body.substr(split + 4), part1 + part2);
+}
+
+TEST_F(GatewayProxy, ChunkedBodyIsStreamedToTheUpstream) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const std::string part1 = "first-chunk:" + std::string(3000, 'x');
+  const std::string part2 = "second-chunk:" + std::string(5000, 'y');
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.send(fmt::format("POST /upload HTTP/1.1\r\nHost: localhost\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n",
+                         part1.size(), part1)));
+  ASSERT_TRUE(echo.wait_received(part1, 5s)) << "received " << echo.received().size() << " bytes";
+  ASSERT_TRUE(c.send(fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", part2.size(), part2)));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  ASSERT_EQ(r->status, 200);
+  const auto split = r->body.find("\r\n\r\n");
+  const auto head = r->body.substr(0, split + 4);
+  EXPECT_THAT(field_values(head, "Transfer-Encoding"), ElementsAre("chunked"));
+  EXPECT_THAT(field_values(head, "Content-Length"), ElementsAre());
+  expect_same_bytes(r->body.substr(split + 4), part1 + part2);
+  // The connection is still in step: a second request on it is answered.
+  ASSERT_TRUE(c.send(post_request("/again", "tail")));
+  const auto again = c.read_response();
+  ASSERT_TRUE(again) << c.last_error();
+  EXPECT_THAT(again->body, HasSubstr("POST /again HTTP/1.1\r\n"));
+  EXPECT_EQ(again->body.substr(again->body.find("\r\n\r\n") + 4), "tail");
+}
+
+TEST_F(GatewayProxy, LargeBodyReachesAnUpstreamThatReadsItLate) {
+  // The upstream (with a small receive buffer) takes its time before reading the body, so the
+  // gateway's writes to it fill the socket buffers and have to wait for room; then it answers
+  // with the size it got.
+  RawUpstream late(
+      [](RawUpstream::Conn& c) {
+        while (auto head = c.read_head()) {
+          std::this_thread::sleep_for(200ms);
+          const auto body = c.read_body(*head);
+          if (!body) return;
+          const auto size = std::to_string(body->size());
+          if (!c.write(fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}", size.size(),
+                                   size)))
+            return;
+        }
+      },
+      /*receive_buffer_bytes=*/64 * 1024);
+  start_gateway(gateway_toml(pool_toml("late", {quoted(late.address())},
+                                       "header_timeout_ms = 10000\nread_timeout_ms = 5000")));
+  const std::string body(6 * 1024 * 1024, 'b');
+  const auto t0 = clock_type::now();
+  const auto r = fetch(port_, post_request("/upload", body));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, std::to_string(body.size()));
+  // Well inside the upstream read timeout (5 s): the relay did not stall until it fired.
+  EXPECT_LT(clock_type::now() - t0, 4s);
+}
+
+TEST_F(GatewayProxy, ChunkedResponseFromTheUpstreamArrivesWhole) {
+  const std::string big(40'000, 'z');
+  RawUpstream up([&big](RawUpstream::Conn& c) {
+    while (auto head = c.read_head()) {
+      // Head and chunks in separate writes, as an application flushing as it goes would.
+      if (!c.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n") ||
+          !c.write("5\r\nhello\r\n") || !c.write(fmt::format("{:x}\r\n{}\r\n", big.size(), big)) ||
+          !c.write("6\r\n world\r\n") || !c.write("0\r\n\r\n"))
+        return;
+    }
+  });
+  start_gateway(gateway_toml(pool_toml("chunked", {quoted(up.address())})));
+  RawClient c(port_);
+  for (int i = 0; i < 2; ++i) {  // twice on one connection: the framing stays in step
+    ASSERT_TRUE(c.send(get_request("/stream")));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << c.last_error();
+    EXPECT_EQ(r->status, 200);
+    expect_same_bytes(r->body, "hello" + big + " world");
+    EXPECT_FALSE(r->header("Content-Length"));
+  }
+}
+
+// ---- failures ----
+
+TEST_F(GatewayProxy, KilledUpstreamCostsAStreamOfGetsNoErrors) {
+  start_upstreams({"a", "b"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(up(0).address()), quoted(up(1).address())}),
+                             /*threads=*/2));
+  std::string warm;
+  for (int i = 0; i < 10; ++i) warm += who(port_);
+  ASSERT_GT(std::count(warm.begin(), warm.end(), 'b'), 0) << warm;  // b is in rotation...
+  ASSERT_TRUE(up(1).kill());                                        // ...and then it is not
+  int errors = 0;
+  std::string last_error;
+  for (int i = 0; i < 100; ++i) {
+    const auto got = who(port_);
+    if (got != "a") {
+      ++errors;
+      last_error = got;
+    }
+  }
+  EXPECT_EQ(errors, 0) << "e.g. " << last_error;
+}
+
+TEST_F(GatewayProxy, PostIsNotReplayedOnAnotherUpstreamAfterAFailure) {
+  // The first server reads each request whole, then closes without answering.
+  RawUpstream closer([](RawUpstream::Conn& c) {
+    if (const auto head = c.read_head()) c.read_body(*head);
+    c.close();
+  });
+  start_upstreams({"a"});
+  // max_fails = 0 keeps the closer in rotation, so a later GET meets it too.
+  start_gateway(gateway_toml(
+      pool_toml("pool", {quoted(closer.address()), quoted(up(0).address())}, "max_fails = 0")));
+
+  // Round robin starts at the first server: the POST meets the closer.
+  const auto r = fetch(port_, post_request("/who", "pay once"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(r->header("Content-Type"), "application/json");
+  EXPECT_THAT(r->body, HasSubstr(R"("error":"bad_gateway")"));
+  EXPECT_EQ(closer.requests(), 1);
+  EXPECT_THAT(closer.received(), HasSubstr("pay once"));
+  const auto m = up(0).metrics();
+  ASSERT_THAT(m, HasSubstr("http_requests_total"));  // the scrape worked
+  EXPECT_THAT(m, Not(HasSubstr(R"(method="POST")"))) << "the POST was replayed on the other server";
+
+  // A GET that meets the closer is retried on the other server: the setup would have seen a
+  // replay.
+  for (int i = 0; i < 4 && closer.requests() < 2; ++i) EXPECT_EQ(who(port_), "a");
+  EXPECT_EQ(closer.requests(), 2);
+}
+
+TEST_F(GatewayProxy, ServerThatFailedOnceIsSkippedWithoutWaitingForItsConnect) {
+  FullBacklogListener silent;
+  ASSERT_NE(silent.port(), 0);
+  ASSERT_TRUE(silent.connects_hang(200ms)) << "connects to a full backlog complete here";
+  start_upstreams({"a"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(silent.address()), quoted(up(0).address())},
+                                       "max_fails = 1\nconnect_timeout_ms = 500\n"
+                                       "fail_timeout_ms = 60000")));
+  // The first request tries the silent server first, gives up on it after the connect
+  // timeout, and is answered by the other one.
+  EXPECT_EQ(who(port_), "a");
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(who(port_), "a");
+  // Waiting for the silent server's connect would take 10 x 500 ms.
+  EXPECT_LT(clock_type::now() - t0, 4s);
+  const auto m = gateway_metrics();
+  EXPECT_EQ(
+      sample(
+          m,
+          fmt::format(
+              R"(gateway_upstream_errors_total{{pool="pool",server="{}",kind="connect_timeout"}})",
+              silent.address())),
+      1)
+      << m;
+  EXPECT_EQ(
+      sample(m,
+             fmt::format(R"(gateway_upstream_requests_total{{pool="pool",server="{}",code="2xx"}})",
+                         up(0).address())),
+      11)
+      << m;
+}
+
+TEST_F(GatewayProxy, ActiveHealthCheckTakesAnUpstreamOutAndBringsItBack) {
+  TenxUpstream& a = start_upstream({.name = "a", .health_status = 503});
+  start_upstream({.name = "b"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(a.address()), quoted(up(1).address())},
+                                       "[gateway.upstreams.health]\npath = \"/health\"\n"
+                                       "interval_ms = 100\ntimeout_ms = 1000\n"
+                                       "healthy_threshold = 2\nunhealthy_threshold = 2\n")));
+  // Two failed checks 100 ms apart take it out; the bound is generous.
+  ASSERT_TRUE(gateway_->wait_for_stderr("upstream unhealthy pool=pool server=" + a.address(), 5s))
+      << gateway_->stderr_text();
+  std::string seen;
+  for (int i = 0; i < 10; ++i) seen += who(port_);
+  EXPECT_EQ(seen, "bbbbbbbbbb");
+
+  // Its /health answers 200 again after a config reload: it comes back.
+  ASSERT_TRUE(a.reload({.name = "a", .health_status = 200})) << a.process().stderr_text();
+  ASSERT_TRUE(gateway_->wait_for_stderr("upstream healthy pool=pool server=" + a.address(), 5s))
+      << gateway_->stderr_text();
+  seen.clear();
+  for (int i = 0; i < 10; ++i) seen += who(port_);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 'a'), 5) << seen;
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 'b'), 5) << seen;
+}
+
+TEST_F(GatewayProxy, NoLiveUpstreamIs502ForTheRequestThatFindsOutThen503WithRetryAfter) {
+  start_upstreams({"a", "b"});
+  start_gateway(
+      gateway_toml(pool_toml("pool", {quoted(up(0).address()), quoted(up(1).address())})));
+  ASSERT_TRUE(up(0).kill());
+  ASSERT_TRUE(up(1).kill());
+  // The request that finds both refusing connections answers for the last attempt: 502.
+  const auto discovered = fetch(port_, get_request("/who"));
+  ASSERT_TRUE(discovered);
+  EXPECT_EQ(discovered->status, 502);
+  EXPECT_EQ(discovered->header("Content-Type"), "application/json");
+  EXPECT_THAT(discovered->body, HasSubstr(R"("error":"bad_gateway")"));
+  EXPECT_THAT(discovered->body, HasSubstr("cannot connect to upstream"));
+  // Both are now marked down: the next request is refused at once, with a hint when to retry.
+  const auto refused = fetch(port_, get_request("/who"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("Retry-After"), "1");
+  EXPECT_EQ(refused->header("Content-Type"), "application/json");
+  EXPECT_THAT(refused->body, HasSubstr(R"("error":"no_upstream_available")"));
+}
+
+// ---- upstreams that misbehave ----
+
+class GatewayProxyBadUpstream : public GatewayProxy {
+ protected:
+  void start_in_front_of(const RawUpstream& bad) {
+    start_gateway(gateway_toml(pool_toml("bad", {quoted(bad.address())},
+                                         "header_timeout_ms = 300\nread_timeout_ms = 2000")));
+  }
+  // GET /x through the gateway: a JSON error with this status and code.
+  void expect_error(int status, std::string_view code) {
+    std::string error;
+    const auto r = fetch(port_, get_request("/x"), &error);
+    ASSERT_TRUE(r) << error;
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->header("Content-Type"), "application/json");
+    EXPECT_THAT(r->body, HasSubstr("\"error\":\"" + std::string(code) + "\""));
+  }
+};
+
+TEST_F(GatewayProxyBadUpstream, GarbageStatusLineIs502) {
+  RawUpstream bad(canned_script("FOO BAR BAZ\r\nnonsense\r\n\r\n"));
+  start_in_front_of(bad);
+  expect_error(502, "bad_gateway");
+}
+
+TEST_F(GatewayProxyBadUpstream, OversizedResponseHeadIs502) {
+  RawUpstream bad(canned_script("HTTP/1.1 200 OK\r\nX-Big: " + std::string(70 * 1024, 'h') +
+                                "\r\nContent-Length: 2\r\n\r\nok"));
+  start_in_front_of(bad);
+  expect_error(502, "bad_gateway");
+}
+
+TEST_F(GatewayProxyBadUpstream, ResetAfterTheRequestIs502) {
+  RawUpstream bad([](RawUpstream::Conn& c) {
+    if (c.read_head()) c.reset();
+  });
+  start_in_front_of(bad);
+  expect_error(502, "bad_gateway");
+}
+
+TEST_F(GatewayProxyBadUpstream, CloseAfterTheHeadBeforeAnyBodyIs502) {
+  RawUpstream bad([](RawUpstream::Conn& c) {
+    if (!c.read_head()) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    c.close();
+  });
+  start_in_front_of(bad);
+  expect_error(502, "bad_gateway");
+}
+
+TEST_F(GatewayProxyBadUpstream, TruncatedBodyClosesTheClientConnection) {
+  RawUpstream bad([](RawUpstream::Conn& c) {
+    if (!c.read_head()) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+    c.close();
+  });
+  start_in_front_of(bad);
+  RawClient c(port_);
+  ASSERT_TRUE(c.send(get_request("/x")));
+  // The head went out before the upstream fell short; the client learns it from the close.
+  EXPECT_FALSE(c.read_response()) << "a truncated body was passed off as a whole response";
+  EXPECT_THAT(c.last_error(), MatchesRegex("connection (closed|reset) by the server"));
+  EXPECT_LT(c.leftover().size(), 100u);
+}
+
+TEST_F(GatewayProxyBadUpstream, SilentUpstreamIs504AfterTheHeaderTimeout) {
+  RawUpstream bad([](RawUpstream::Conn& c) {
+    if (c.read_head()) c.wait_for_close();
+  });
+  start_in_front_of(bad);
+  const auto t0 = clock_type::now();
+  expect_error(504, "upstream_timeout");
+  const auto waited = clock_type::now() - t0;
+  EXPECT_GE(waited, 300ms);  // not before header_timeout_ms...
+  EXPECT_LT(waited, 5s);     // ...and not much after it
+  EXPECT_EQ(bad.requests(), 1);
+}
+
+// ---- drain ----
+
+TEST_F(GatewayProxy, DrainIsNotHeldUpByPooledUpstreamConnections) {
+  start_upstreams({"a"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(up(0).address())}), /*threads=*/2));
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(who(port_), "a");  // keep-alive upstream connections
+  const auto t0 = clock_type::now();
+  ASSERT_TRUE(gateway_->signal(SIGTERM));
+  // Exit 0, not 1: the drain ended by itself, the 5 s deadline did not cut it short.
+  EXPECT_EQ(gateway_->wait_exit(10s), 0) << gateway_->stderr_text();
+  EXPECT_LT(clock_type::now() - t0, 4s);
+}
+
+TEST_F(GatewayProxy, ProxiedRequestInFlightFinishesDuringTheDrain) {
+  start_upstream({.name = "a", .work_delay_ms = 500});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(up(0).address())})));
+  ASSERT_EQ(who(port_), "a");  // an idle pooled connection...
+  RawClient slow(port_);       // ...and one busy with a slow request
+  ASSERT_TRUE(slow.send(get_request("/work")));
+  // One event loop: this answer means the loop has taken in the slow request.
+  ASSERT_EQ(who(port_, "/gateway-ok"), "gateway ok");
+  ASSERT_TRUE(gateway_->signal(SIGTERM));
+  const auto r = slow.read_response();
+  ASSERT_TRUE(r) << slow.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "a");
+  EXPECT_EQ(gateway_->wait_exit(10s), 0) << gateway_->stderr_text();
+}
+
+// ---- reload ----
+
+TEST_F(GatewayProxy, ReloadPointingTheRouteAtAnotherPoolMovesNewRequests) {
+  start_upstreams({"a", "b"});
+  const auto pools = [&](std::string_view target) {
+    return gateway_toml(fmt::format(R"([[gateway.upstreams]]
+name = "one"
+servers = ["{}"]
+
+[[gateway.upstreams]]
+name = "two"
+servers = ["{}"]
+
+[[gateway.routes]]
+prefix = "/"
+upstream = "{}"
+)",
+                                    up(0).address(), up(1).address(), target));
+  };
+  start_gateway(pools("one"));
+  RawClient kept(port_);  // a keep-alive connection opened before the reload
+  ASSERT_TRUE(kept.send(get_request("/who")));
+  const auto before = kept.read_response();
+  ASSERT_TRUE(before) << kept.last_error();
+  EXPECT_EQ(before->body, "a");
+  EXPECT_EQ(who(port_), "a");
+
+  config_->write(pools("two"));
+  ASSERT_TRUE(gateway_->signal(SIGHUP));
+  ASSERT_TRUE(gateway_->wait_for_stderr("reload: config applied")) << gateway_->stderr_text();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(who(port_), "b");
+  ASSERT_TRUE(kept.send(get_request("/who")));
+  const auto after = kept.read_response();
+  ASSERT_TRUE(after) << kept.last_error();
+  EXPECT_EQ(after->body, "b");
+}
+
+}  // namespace
+}  // namespace tenx::e2e
