@@ -687,6 +687,38 @@ TEST_F(GatewayProxy, LeastConnSendsFewerRequestsToASlowUpstream) {
   EXPECT_LT(slow * 3, fast) << "slow=" << slow << " fast=" << fast;
 }
 
+TEST_F(GatewayProxy, ConcurrentRequestsEachGetTheAnswerToTheirOwnRequest) {
+  // Requests of one worker interleave: while /work waits 50 ms on its upstream, others are
+  // read, rewritten and sent. Each must carry its own head to the upstream (a worker-wide
+  // scratch buffer once swapped them): /work answers 200 and /nope 404, so a swapped head
+  // shows as a wrong status.
+  start_upstream({.name = "a", .work_delay_ms = 50});
+  start_upstream({.name = "b", .work_delay_ms = 50});
+  start_gateway(
+      gateway_toml(pool_toml("mix", {quoted(up(0).address()), quoted(up(1).address())}, "")));
+  constexpr int kClients = 12, kEach = 8;
+  std::vector<std::string> wrong(kClients);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      RawClient c(port_);
+      for (int i = 0; i < kEach; ++i) {
+        const bool work = (i + t) % 2 == 0;
+        const auto r =
+            c.send(get_request(work ? "/work" : "/nope")) ? c.read_response() : std::nullopt;
+        if (!r) {
+          wrong[t] += "no answer;";
+          break;
+        }
+        if (r->status != (work ? 200u : 404u))
+          wrong[t] += fmt::format("{} got {};", work ? "/work" : "/nope", r->status);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int t = 0; t < kClients; ++t) EXPECT_EQ(wrong[t], "") << "client " << t;
+}
+
 TEST_F(GatewayProxy, IpHashKeepsEachForwardedClientOnOneUpstream) {
   start_upstreams({"a", "b"});
   start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\n" +

@@ -18,7 +18,8 @@ namespace {
 // "http://127.0.0.1:9001" or "127.0.0.1:9001" -> "127.0.0.1:9001".
 std::string upstream_address(const std::string& url) {
   std::string a = url;
-  if (a.rfind("http://", 0) == 0) a = a.substr(7);
+  if (a.rfind("http://", 0) == 0)
+    a = a.substr(7);
   else if (a.find("://") != std::string::npos)
     throw config::Error({"--upstream " + url + ": only http:// upstreams are supported"});
   if (auto slash = a.find('/'); slash != std::string::npos) a = a.substr(0, slash);

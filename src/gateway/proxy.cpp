@@ -6,13 +6,13 @@
 #include "http/json.h"
 #include "metrics/registry.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <charconv>
 #include <chrono>
@@ -47,7 +47,8 @@ bool dropped_request_field(const http::HeaderView& h) {
     case F::expect:  // answered by the gateway (100 Continue) when it reads the body
       return true;
     case F::unknown:  // Beast has no enum value for the X-Forwarded-* fields
-      return http::iequals(h.name, "x-forwarded-for") || http::iequals(h.name, "x-forwarded-proto") ||
+      return http::iequals(h.name, "x-forwarded-for") ||
+             http::iequals(h.name, "x-forwarded-proto") ||
              http::iequals(h.name, "x-forwarded-host");
     default:
       return false;
@@ -188,12 +189,40 @@ struct Proxy::ThreadState {
   }
   http::Client client;
   std::unique_ptr<Balancer> balancer;
-  std::vector<bool> tried;
-  std::string head;
-  std::vector<http::Header> headers;
-  std::vector<std::string_view> tokens;
-  std::string forwarded_for;
-  std::string cookie;
+
+  // Per-request scratch buffers. A request keeps its own for its whole life (it suspends, and
+  // other requests of this worker run meanwhile); finished ones go back to a free list, so a
+  // steady load allocates nothing.
+  struct Scratch {
+    std::vector<bool> tried;
+    std::string head;
+    std::vector<http::Header> headers;
+    std::vector<std::string_view> tokens;
+    std::string forwarded_for;
+    std::string cookie;
+  };
+  std::vector<std::unique_ptr<Scratch>> free_scratch;
+  class ScratchLease {
+   public:
+    explicit ScratchLease(ThreadState& ts) : ts_(ts) {
+      if (ts.free_scratch.empty()) {
+        s_ = std::make_unique<Scratch>();
+      } else {
+        s_ = std::move(ts.free_scratch.back());
+        ts.free_scratch.pop_back();
+      }
+    }
+    ~ScratchLease() {
+      if (ts_.free_scratch.size() < 1024) ts_.free_scratch.push_back(std::move(s_));
+    }
+    ScratchLease(const ScratchLease&) = delete;
+    ScratchLease& operator=(const ScratchLease&) = delete;
+    Scratch* operator->() { return s_.get(); }
+
+   private:
+    ThreadState& ts_;
+    std::unique_ptr<Scratch> s_;
+  };
 };
 
 struct Proxy::Workers {
@@ -236,7 +265,8 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
     auto& m = ProxyMetrics::get();
     ServerSeries ss;
     static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (int c = 0; c < 5; ++c) ss.by_class[c] = m.requests.series({config_.name, s.address, kClasses[c]});
+    for (int c = 0; c < 5; ++c)
+      ss.by_class[c] = m.requests.series({config_.name, s.address, kClasses[c]});
     ss.latency = m.latency.series({config_.name, s.address});
     series_.push_back(ss);
   }
@@ -268,9 +298,9 @@ Proxy::ThreadState& Proxy::thread_state() {
 }
 
 void Proxy::count_request() {
-  const auto sec = std::chrono::duration_cast<std::chrono::seconds>(
-                       clock_type::now().time_since_epoch())
-                       .count();
+  const auto sec =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch())
+          .count();
   auto cur = budget_second_.load(std::memory_order_relaxed);
   if (sec != cur && budget_second_.compare_exchange_strong(cur, sec)) {
     // A new second: the older bucket becomes the current one (benign races: a hint).
@@ -296,6 +326,7 @@ bool Proxy::retry_allowed() {
 
 awaitable<void> Proxy::handle(http::Exchange& ex) {
   auto& ts = thread_state();
+  ThreadState::ScratchLease sc(ts);
   auto& m = ProxyMetrics::get();
   const auto& req = ex.request();
   count_request();
@@ -320,20 +351,20 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       chain = comma == std::string_view::npos ? std::string_view{} : chain.substr(0, comma);
     }
   }
-  ts.forwarded_for.clear();
+  sc->forwarded_for.clear();
   if (trusted_peer && incoming_xff) {
-    ts.forwarded_for.append(*incoming_xff);
-    ts.forwarded_for += ", ";
+    sc->forwarded_for.append(*incoming_xff);
+    sc->forwarded_for += ", ";
   }
-  ts.forwarded_for += peer_text;
+  sc->forwarded_for += peer_text;
 
   std::string_view sticky_id;
   if (balance_ == BalanceKind::sticky_cookie)
     sticky_id = cookie_value(req.headers, config_.sticky.name);
 
   // ---- the upstream request head, rewritten while copied ----
-  connection_tokens(req.headers, ts.tokens);
-  auto& head = ts.head;
+  connection_tokens(req.headers, sc->tokens);
+  auto& head = sc->head;
   head.clear();
   head.append(req.method_string);
   head += ' ';
@@ -349,7 +380,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   head += " HTTP/1.1\r\n";
   bool has_host = false;
   for (const auto& h : req.headers) {
-    if (dropped_request_field(h) || listed(ts.tokens, h.name)) continue;
+    if (dropped_request_field(h) || listed(sc->tokens, h.name)) continue;
     has_host = has_host || h.id == http::Field::host;
     head.append(h.name);
     head += ": ";
@@ -363,7 +394,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     head += "\r\n";
   }
   head += "X-Forwarded-For: ";
-  head += ts.forwarded_for;
+  head += sc->forwarded_for;
   head += "\r\nX-Forwarded-Proto: ";
   const auto incoming_proto = req.headers.find("x-forwarded-proto");
   head.append(trusted_peer && incoming_proto ? *incoming_proto : std::string_view("http"));
@@ -389,7 +420,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 
   // ---- attempts ----
   const auto n = view_.size();
-  ts.tried.assign(n, false);
+  sc->tried.assign(n, false);
   const unsigned max_tries = config_.tries == 0 ? static_cast<unsigned>(n) : config_.tries;
   const bool may_retry = idempotent(req.method);
   bool body_sent = false;
@@ -399,10 +430,10 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 
   for (;;) {
     const auto now = clock_type::now();
-    const int idx = ts.balancer->pick(view_, {client_ip, sticky_id, &ts.tried}, now);
+    const int idx = ts.balancer->pick(view_, {client_ip, sticky_id, &sc->tried}, now);
     if (idx < 0) break;
     UpstreamServer& server = *view_[static_cast<std::size_t>(idx)];
-    ts.tried[static_cast<std::size_t>(idx)] = true;
+    sc->tried[static_cast<std::size_t>(idx)] = true;
     ++attempts;
     const std::string& sname = server.params().address;
 
@@ -486,7 +517,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     if (wec) {
       // A pooled connection the upstream had just closed: not the server's fault.
       if (conn->reused() && !conn->got_response_bytes() && !body_sent) {
-        ts.tried[static_cast<std::size_t>(idx)] = false;
+        sc->tried[static_cast<std::size_t>(idx)] = false;
         --attempts;
         continue;
       }
@@ -499,13 +530,14 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     if (!h) {
       const auto ec = h.error();
       if (conn->reused() && !conn->got_response_bytes() && ec == core::Errc::closed && !body_sent) {
-        ts.tried[static_cast<std::size_t>(idx)] = false;  // stale keep-alive: once more, fresh
+        sc->tried[static_cast<std::size_t>(idx)] = false;  // stale keep-alive: once more, fresh
         --attempts;
         continue;
       }
       if (ec == core::Errc::timeout) {
-        fail("timeout", 504, fmt::format("upstream {} did not answer within {} ms", sname,
-                                         config_.header_timeout.count()));
+        fail("timeout", 504,
+             fmt::format("upstream {} did not answer within {} ms", sname,
+                         config_.header_timeout.count()));
       } else {
         fail(ec == core::Errc::closed ? "closed" : "bad_response", 502,
              fmt::format("upstream {} sent no valid response head: {}", sname, ec.message()));
@@ -521,7 +553,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
     ss.by_class[std::min(4u, std::max(1u, rh.status / 100) - 1)].inc();
     if (rh.status == 502 || rh.status == 503 || rh.status == 504) {
-      fail(rh.status == 504 ? "status_504" : rh.status == 503 ? "status_503" : "status_502",
+      fail(rh.status == 504   ? "status_504"
+           : rh.status == 503 ? "status_503"
+                              : "status_502",
            rh.status, "");
       // 502 and 503 are retried elsewhere while allowed; otherwise relayed as they are.
       if (rh.status != 504 && may_retry && !body_sent && attempts < max_tries &&
@@ -532,20 +566,20 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     }
 
     // ---- relay the response ----
-    connection_tokens(rh.headers, ts.tokens);
-    ts.headers.clear();
+    connection_tokens(rh.headers, sc->tokens);
+    sc->headers.clear();
     for (const auto& f : rh.headers)
-      if (!dropped_response_field(f) && !listed(ts.tokens, f.name))
-        ts.headers.push_back({f.name, f.value});
+      if (!dropped_response_field(f) && !listed(sc->tokens, f.name))
+        sc->headers.push_back({f.name, f.value});
     if (balance_ == BalanceKind::sticky_cookie && sticky_id != server.id()) {
       // Pin (or re-pin) the client. The value is the server's opaque id, not its address.
-      auto& c = ts.cookie;
+      auto& c = sc->cookie;
       c = config_.sticky.name + "=" + server.id() + "; Path=" + config_.sticky.path;
       if (config_.sticky.expires.count() > 0)
         c += "; Max-Age=" + std::to_string(config_.sticky.expires.count());
       if (!config_.sticky.domain.empty()) c += "; Domain=" + config_.sticky.domain;
       c += "; HttpOnly";
-      ts.headers.push_back({"Set-Cookie", c});
+      sc->headers.push_back({"Set-Cookie", c});
     }
     std::optional<std::uint64_t> length;
     if (!rh.has_body || req.method == http::Verb::head) {
@@ -557,14 +591,16 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     bool upstream_ok = true;
     if (rh.has_body && req.method != http::Verb::head) {
       auto piece = co_await conn->read_body_some();
-      if (piece) first = *piece;
-      else upstream_ok = false;
+      if (piece)
+        first = *piece;
+      else
+        upstream_ok = false;
     }
     if (!upstream_ok) {
       fail("truncated", 502, fmt::format("upstream {} closed before its body", sname));
       break;  // nothing answered yet: a 502 below
     }
-    if (auto ec = co_await ex.start_response(rh.status, ts.headers, length, first)) co_return;
+    if (auto ec = co_await ex.start_response(rh.status, sc->headers, length, first)) co_return;
     while (!first.empty()) {
       auto piece = co_await conn->read_body_some();
       if (!piece) {
@@ -616,9 +652,9 @@ void Proxy::start_health_checks(core::Runtime& runtime) {
         http::Client client(co_await asio::this_coro::executor, opts);
         std::vector<unsigned> ok_streak(servers.size(), 0), fail_streak(servers.size(), 0);
         auto& registry = metrics::Registry::global();
-        auto& checks = registry.counter("gateway_health_checks_total",
-                                        "Active health checks, by result.",
-                                        {"pool", "server", "result"});
+        auto& checks =
+            registry.counter("gateway_health_checks_total", "Active health checks, by result.",
+                             {"pool", "server", "result"});
         while (!health->stopped.load()) {
           for (std::size_t i = 0; i < servers.size() && !health->stopped.load(); ++i) {
             auto& s = *servers[i];

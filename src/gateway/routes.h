@@ -24,7 +24,7 @@ namespace tenx::gateway {
 
 struct Route {
   config::RouteConfig config;
-  std::size_t index = 0;  // position in the config's route list
+  std::size_t index = 0;              // position in the config's route list
   std::string label;                  // for metrics and logs: "/x" or "/api/*"
   std::vector<http::Header> headers;  // views into config.headers
 };

@@ -269,8 +269,7 @@ awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
 // ---- Client ----
 
 namespace {
-core::Poller* poller_for(const asio::any_io_executor& ex,
-                         std::unique_ptr<core::Poller>& own) {
+core::Poller* poller_for(const asio::any_io_executor& ex, std::unique_ptr<core::Poller>& own) {
   auto& ctx = static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
   if (auto* p = core::Poller::current(); p && &p->loop() == &ctx) return p;
   own = std::make_unique<core::Poller>(ctx);
@@ -281,8 +280,7 @@ core::Poller* poller_for(const asio::any_io_executor& ex,
 Client::Client(asio::any_io_executor ex, ClientOptions options)
     : poller_(poller_for(ex, own_poller_)), options_(options) {}
 
-Client::Client(core::Poller& poller, ClientOptions options)
-    : poller_(&poller), options_(options) {}
+Client::Client(core::Poller& poller, ClientOptions options) : poller_(&poller), options_(options) {}
 
 Client::~Client() = default;
 
