@@ -238,13 +238,19 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
   r.boolean("metrics", metrics);
   r.boolean("health", health);
   const bool upstream = r.str("upstream", route.upstream);
+  const bool static_files = r.str("static_root", route.static_root);
+  if (r.str("cache_control", route.cache_control) &&
+      route.cache_control.find_first_of("\r\n") != std::string::npos)
+    r.error("cache_control", prefix + ".cache_control must not contain line breaks");
   const toml::table* ret = r.table("return");
-  const int kinds = int(metrics) + int(health) + int(ret != nullptr) + int(upstream);
+  const int kinds =
+      int(metrics) + int(health) + int(ret != nullptr) + int(upstream) + int(static_files);
   if (kinds != 1) {
     ctx.error_at(t.source(), prefix +
-                                 ": give exactly one action: upstream = \"POOL\", a [return] "
-                                 "table, metrics = true or health = true");
+                                 ": give exactly one action: upstream = \"POOL\", static_root = "
+                                 "\"DIR\", a [return] table, metrics = true or health = true");
   }
+  if (static_files) route.kind = RouteConfig::Kind::static_files;
   if (metrics) route.kind = RouteConfig::Kind::metrics;
   if (health) route.kind = RouteConfig::Kind::health;
   if (upstream) route.kind = RouteConfig::Kind::upstream;
@@ -292,13 +298,16 @@ bool valid_cidr(const std::string& c) {
 void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, UpstreamConfig& u) {
   Reader r(ctx, t, prefix);
   u.line = r.line();
-  if (!r.str("name", u.name) || u.name.empty()) ctx.error_at(t.source(), prefix + ": 'name' is required");
+  if (!r.str("name", u.name) || u.name.empty())
+    ctx.error_at(t.source(), prefix + ": 'name' is required");
   if (r.str("balance", u.balance)) {
     static const std::set<std::string> ok = {"round_robin", "least_conn", "ip_hash",
                                              "sticky_cookie", "p2c_ewma"};
     if (!ok.count(u.balance))
-      r.error("balance", prefix + ".balance must be one of round_robin, least_conn, ip_hash, "
-                                  "sticky_cookie, p2c_ewma; not '" + u.balance + "'");
+      r.error("balance", prefix +
+                             ".balance must be one of round_robin, least_conn, ip_hash, "
+                             "sticky_cookie, p2c_ewma; not '" +
+                             u.balance + "'");
   }
   if (const auto* servers = r.array("servers")) {
     std::size_t i = 0;
@@ -333,7 +342,8 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
   r.integer("keepalive", u.keepalive, 0, 100'000);
   r.integer("tries", u.tries, 0, 100);
   if (auto* n = r.node("retry_budget")) {
-    if (auto v = n->value<double>(); v && (n->is_floating_point() || n->is_integer()) && *v >= 0 && *v <= 1)
+    if (auto v = n->value<double>();
+        v && (n->is_floating_point() || n->is_integer()) && *v >= 0 && *v <= 1)
       u.retry_budget = *v;
     else
       ctx.error_at(n->source(), prefix + ".retry_budget must be a number from 0 to 1");
@@ -356,14 +366,16 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
     Reader sr(ctx, *st, prefix + ".sticky");
     sr.str("name", u.sticky.name);
     std::int64_t secs = 0;
-    if (sr.integer("expires_s", secs, 0, 10LL * 365 * 24 * 3600)) u.sticky.expires = std::chrono::seconds(secs);
+    if (sr.integer("expires_s", secs, 0, 10LL * 365 * 24 * 3600))
+      u.sticky.expires = std::chrono::seconds(secs);
     sr.str("domain", u.sticky.domain);
     sr.str("path", u.sticky.path);
     if (u.sticky.name.empty() || u.sticky.name.find_first_of(" \t;,=\r\n") != std::string::npos)
       sr.error("name", prefix + ".sticky.name must be a cookie name");
     for (const auto* v : {&u.sticky.domain, &u.sticky.path})
       if (v->find_first_of(";\r\n") != std::string::npos)
-        ctx.error_at(st->source(), prefix + ".sticky: domain and path must not contain ';' or line breaks");
+        ctx.error_at(st->source(),
+                     prefix + ".sticky: domain and path must not contain ';' or line breaks");
     sr.done();
   }
   r.done();
@@ -390,8 +402,9 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
     for (auto&& el : *tp) {
       auto v = el.value<std::string>();
       if (!el.is_string() || !v || !valid_cidr(*v)) {
-        ctx.error_at(el.source(), "gateway.trusted_proxies entries must be addresses or CIDRs "
-                                  "like \"10.0.0.0/8\"");
+        ctx.error_at(el.source(),
+                     "gateway.trusted_proxies entries must be addresses or CIDRs "
+                     "like \"10.0.0.0/8\"");
         continue;
       }
       g.trusted_proxies.push_back(*v);

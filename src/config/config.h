@@ -100,7 +100,7 @@ struct UpstreamConfig {
 
 // A gateway route: a match (host, exact path or prefix) and what answers it.
 struct RouteConfig {
-  enum class Kind { fixed, metrics, health, upstream };
+  enum class Kind { fixed, metrics, health, upstream, static_files };
   std::string host;  // empty: any host
   std::string path;  // exact path, or a prefix when `prefix` is true
   bool prefix = false;
@@ -115,6 +115,10 @@ struct RouteConfig {
   std::chrono::milliseconds delay{0};
   // kind == upstream: the pool's name ([[gateway.upstreams]]).
   std::string upstream;
+  // kind == static_files: the directory served, and Cache-Control for names that are not
+  // fingerprinted (fingerprinted ones are always immutable for a year).
+  std::string static_root;
+  std::string cache_control = "public, max-age=60";
   int line = 0;  // where it was defined, for messages
 };
 

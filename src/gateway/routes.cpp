@@ -9,6 +9,7 @@
 #include <map>
 
 #include "gateway/proxy.h"
+#include "gateway/static_files.h"
 
 namespace tenx::gateway {
 namespace {
@@ -73,6 +74,10 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
         route_proxy.push_back(rc.kind == config::RouteConfig::Kind::upstream
                                   ? proxies.at(rc.upstream).get()
                                   : nullptr);
+        route_static.push_back(rc.kind == config::RouteConfig::Kind::static_files
+                                   ? std::make_unique<StaticFiles>(rc.static_root, rc.cache_control,
+                                                                   rc.prefix ? rc.path : "")
+                                   : nullptr);
       }
       http::HealthChecks checks;
       checks.add(
@@ -87,7 +92,8 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
     http::Handler health;
     http::Handler metrics;
     std::map<std::string, std::shared_ptr<Proxy>> proxies;
-    std::vector<Proxy*> route_proxy;  // by route index
+    std::vector<Proxy*> route_proxy;                         // by route index
+    std::vector<std::unique_ptr<StaticFiles>> route_static;  // by route index
   };
   auto state = std::make_shared<State>(std::move(cfg), runtime);
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
@@ -115,6 +121,9 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
         co_return;
       case config::RouteConfig::Kind::upstream:
         co_await state->route_proxy[r->index]->handle(ex);
+        co_return;
+      case config::RouteConfig::Kind::static_files:
+        co_await state->route_static[r->index]->handle(ex);
         co_return;
     }
   };

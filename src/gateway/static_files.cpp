@@ -1,0 +1,286 @@
+#include "gateway/static_files.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+namespace tenx::gateway {
+namespace {
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int open_beneath(int dir, const std::string& rel) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
+}
+
+std::string_view content_type(std::string_view name) {
+  const auto dot = name.rfind('.');
+  const auto ext = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
+  struct Entry {
+    std::string_view ext, type;
+  };
+  static constexpr Entry kTypes[] = {
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"mjs", "text/javascript; charset=utf-8"},
+      {"json", "application/json"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"webp", "image/webp"},
+      {"ico", "image/x-icon"},
+      {"woff", "font/woff"},
+      {"woff2", "font/woff2"},
+      {"wasm", "application/wasm"},
+      {"map", "application/json"},
+      {"xml", "application/xml"},
+      {"pdf", "application/pdf"},
+  };
+  for (const auto& e : kTypes)
+    if (http::iequals(e.ext, ext)) return e.type;
+  return "application/octet-stream";
+}
+
+std::string http_date(std::time_t t) {
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[40];
+  const auto n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buf, n);
+}
+
+// RFC 9110 §5.6.7 IMF-fixdate only (what every current client sends); nullopt otherwise.
+std::optional<std::time_t> parse_http_date(std::string_view v) {
+  std::tm tm{};
+  const std::string s(v);
+  const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  return ::timegm(&tm);
+}
+
+// Does an If-None-Match / If-Range list name this ETag? (weak comparison for If-None-Match)
+bool etag_listed(std::string_view list, std::string_view etag) {
+  auto trim = [](std::string_view x) {
+    while (!x.empty() && (x.front() == ' ' || x.front() == '\t')) x.remove_prefix(1);
+    while (!x.empty() && (x.back() == ' ' || x.back() == '\t')) x.remove_suffix(1);
+    return x;
+  };
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto tag = trim(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    if (tag == "*") return true;
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == etag) return true;
+  }
+  return false;
+}
+
+struct Range {
+  std::uint64_t first = 0, last = 0;
+};
+enum class RangeResult { none, single, unsatisfiable };
+
+RangeResult parse_range(std::string_view v, std::uint64_t size, Range& out) {
+  if (v.substr(0, 6) != "bytes=") return RangeResult::none;
+  v.remove_prefix(6);
+  if (v.find(',') != std::string_view::npos) return RangeResult::none;  // whole file
+  const auto dash = v.find('-');
+  if (dash == std::string_view::npos) return RangeResult::none;
+  auto num = [](std::string_view s, std::uint64_t& n) {
+    if (s.empty()) return false;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), n);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+  };
+  const auto a = v.substr(0, dash), b = v.substr(dash + 1);
+  std::uint64_t x = 0, y = 0;
+  if (a.empty()) {  // suffix: the last y bytes
+    if (!num(b, y)) return RangeResult::none;
+    if (y == 0 || size == 0) return RangeResult::unsatisfiable;
+    out.first = y >= size ? 0 : size - y;
+    out.last = size - 1;
+    return RangeResult::single;
+  }
+  if (!num(a, x)) return RangeResult::none;
+  if (!b.empty() && (!num(b, y) || y < x)) return RangeResult::none;
+  if (x >= size) return RangeResult::unsatisfiable;
+  out.first = x;
+  out.last = b.empty() || y >= size ? size - 1 : y;
+  return RangeResult::single;
+}
+
+}  // namespace
+
+StaticFiles::StaticFiles(const std::string& root, std::string cache_control,
+                         std::string route_prefix)
+    : cache_control_(std::move(cache_control)), prefix_(std::move(route_prefix)) {
+  root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0) throw std::runtime_error("static root '" + root + "': " + std::strerror(errno));
+}
+
+StaticFiles::~StaticFiles() {
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+bool StaticFiles::fingerprinted(std::string_view name) {
+  // name.HASH.ext or name-HASH.ext with HASH of 8+ hex digits.
+  const auto slash = name.rfind('/');
+  if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (hex) {
+      ++run;
+      continue;
+    }
+    if (c == '.' && run >= 8 && i >= run + 1 &&
+        (name[i - run - 1] == '.' || name[i - run - 1] == '-'))
+      return true;
+    run = 0;
+  }
+  return false;
+}
+
+boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
+  const auto& req = ex.request();
+  if (req.method != http::Verb::get && req.method != http::Verb::head) {
+    const http::Header allow[] = {{"Allow", "GET, HEAD"}};
+    ex.respond_error(405, "method_not_allowed", "static files answer GET and HEAD only", allow);
+    co_return;
+  }
+  std::string_view path = req.path();
+  if (path.substr(0, prefix_.size()) == prefix_) path.remove_prefix(prefix_.size());
+  std::string rel;
+  if (!http::percent_decode(path, rel) || rel.find('\0') != std::string::npos) {
+    ex.respond_error(400, "bad_path", "malformed percent-encoding in the path");
+    co_return;
+  }
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  Fd f;
+  f.fd = open_beneath(root_fd_, rel);
+  struct stat st {};
+  if (f.fd >= 0 && ::fstat(f.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    Fd dir{f.fd};
+    f.fd = -1;
+    f.fd = open_beneath(dir.fd, "index.html");
+    rel += "/index.html";
+    if (f.fd >= 0 && ::fstat(f.fd, &st) != 0) st = {};
+  }
+  if (f.fd < 0 || !S_ISREG(st.st_mode)) {
+    // Missing, outside the root, or not a regular file: all look the same from outside.
+    ex.respond_error(404, "not_found", "no such file");
+    co_return;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  char etag_buf[48];
+  const int etag_len = std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx\"",
+                                     static_cast<unsigned long long>(st.st_mtim.tv_sec),
+                                     static_cast<unsigned long long>(size));
+  const std::string_view etag(etag_buf, static_cast<std::size_t>(etag_len));
+  const std::string last_modified = http_date(st.st_mtim.tv_sec);
+  const std::string_view cache = fingerprinted(rel)
+                                     ? std::string_view("public, max-age=31536000, immutable")
+                                     : std::string_view(cache_control_);
+
+  // RFC 9110 §13.1.2 / §13.1.3: If-None-Match decides when present.
+  bool not_modified = false;
+  if (auto inm = req.headers.find(http::Field::if_none_match)) {
+    not_modified = etag_listed(*inm, etag);
+  } else if (auto ims = req.headers.find(http::Field::if_modified_since)) {
+    if (auto t = parse_http_date(*ims)) not_modified = st.st_mtim.tv_sec <= *t;
+  }
+  std::vector<http::Header> headers = {{"ETag", etag},
+                                       {"Last-Modified", last_modified},
+                                       {"Cache-Control", cache},
+                                       {"Accept-Ranges", "bytes"}};
+  if (not_modified) {
+    ex.respond(304, {}, {}, headers);
+    co_return;
+  }
+
+  Range range;
+  RangeResult rr = RangeResult::none;
+  std::string content_range;
+  if (auto r = req.headers.find(http::Field::range)) {
+    bool honour = true;
+    if (auto ir = req.headers.find(http::Field::if_range)) {
+      // A range applies only to the representation the client already has.
+      honour = (!ir->empty() && ir->front() == '"') ? *ir == etag : *ir == last_modified;
+    }
+    if (honour) rr = parse_range(*r, size, range);
+  }
+  if (rr == RangeResult::unsatisfiable) {
+    content_range = "bytes */" + std::to_string(size);
+    headers.push_back({"Content-Range", content_range});
+    ex.respond_error(416, "range_not_satisfiable", "the range is outside the file", headers);
+    co_return;
+  }
+  std::uint64_t offset = 0, length = size;
+  unsigned status = 200;
+  if (rr == RangeResult::single) {
+    status = 206;
+    offset = range.first;
+    length = range.last - range.first + 1;
+    content_range = "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
+                    "/" + std::to_string(size);
+    headers.push_back({"Content-Range", content_range});
+  }
+  headers.push_back({"Content-Type", content_type(rel)});
+
+  // Small files go out with the head in one write; larger ones follow in 64 KiB pieces.
+  constexpr std::size_t kPiece = 64 * 1024;
+  std::string buf;
+  buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(length, kPiece)));
+  std::uint64_t sent = 0;
+  auto read_piece = [&](std::size_t want) -> std::string_view {
+    std::size_t got = 0;
+    while (got < want) {
+      const auto n =
+          ::pread(f.fd, buf.data() + got, want - got, static_cast<off_t>(offset + sent + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // shrank underneath us: send what there is, then the close shows it
+      got += static_cast<std::size_t>(n);
+    }
+    return {buf.data(), got};
+  };
+  const bool body = req.method != http::Verb::head;
+  std::string_view first =
+      body && length > 0
+          ? read_piece(static_cast<std::size_t>(std::min<std::uint64_t>(length, kPiece)))
+          : std::string_view{};
+  if (auto ec = co_await ex.start_response(status, headers, length, first)) co_return;
+  sent += first.size();
+  while (body && sent < length) {
+    const auto piece =
+        read_piece(static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, kPiece)));
+    if (piece.empty()) break;
+    if (auto ec = co_await ex.write_body(piece)) co_return;
+    sent += piece.size();
+  }
+  co_await ex.end_response();
+}
+
+}  // namespace tenx::gateway

@@ -1,0 +1,177 @@
+// Static files through a gateway route, as a browser sees them: validators and 304s, ranges,
+// immutable caching for fingerprinted names, and no way out of the root directory.
+#include "support/process.h"
+#include "support/raw_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace tenx::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+class GatewayStatic : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("tenx-static-{}-{}", ::getpid(), counter_++);
+    fs::create_directories(dir_ / "public" / "docs");
+    write(dir_ / "public" / "hello.txt", "hello, static world\n");
+    write(dir_ / "public" / "app.3f2a9c1b.js", "console.log('fingerprinted');\n");
+    write(dir_ / "public" / "docs" / "index.html", "<h1>docs</h1>\n");
+    write(dir_ / "secret.txt", "outside the root\n");
+    fs::create_symlink(dir_ / "secret.txt", dir_ / "public" / "link-out.txt");
+    config_ = std::make_unique<TempFile>(fmt::format(R"([server]
+threads = 1
+[log]
+level = "warn"
+[[gateway.routes]]
+prefix = "/static/"
+static_root = "{}"
+cache_control = "public, max-age=300"
+)",
+                                                     (dir_ / "public").string()));
+    gw_ = std::make_unique<TenxProcess>(gateway_args(config_->path()));
+    port_ = gw_->wait_listening().value_or(0);
+    ASSERT_NE(port_, 0) << gw_->stderr_text();
+  }
+  void TearDown() override {
+    if (gw_) {
+      gw_->signal(SIGTERM);
+      EXPECT_EQ(gw_->wait_exit(10s), 0) << gw_->stderr_text();
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static void write(const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::binary) << text;
+  }
+  std::optional<Response> get(std::string_view path, std::string_view extra = {},
+                              bool head = false) {
+    RawClient c(port_);
+    if (!c.ok()) return std::nullopt;
+    const std::string req =
+        fmt::format("{} {} HTTP/1.1\r\nHost: test\r\n{}\r\n", head ? "HEAD" : "GET", path, extra);
+    if (!c.send(req)) return std::nullopt;
+    return c.read_response(head);
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::unique_ptr<TempFile> config_;
+  std::unique_ptr<TenxProcess> gw_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(GatewayStatic, ServesAFileWithValidatorsAndItsPolicy) {
+  const auto r = get("/static/hello.txt");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello, static world\n");
+  EXPECT_THAT(r->header("content-type").value_or(""), StartsWith("text/plain"));
+  EXPECT_THAT(r->header("etag").value_or(""), StartsWith("\""));
+  EXPECT_THAT(r->header("last-modified").value_or(""), HasSubstr("GMT"));
+  EXPECT_EQ(r->header("cache-control").value_or(""), "public, max-age=300");
+}
+
+TEST_F(GatewayStatic, MatchingIfNoneMatchIs304WithoutBody) {
+  const auto first = get("/static/hello.txt");
+  ASSERT_TRUE(first);
+  const auto etag = first->header("etag").value_or("");
+  const auto r = get("/static/hello.txt", "If-None-Match: " + etag + "\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 304);
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(r->header("etag").value_or(""), etag);
+  const auto other = get("/static/hello.txt", "If-None-Match: \"nope\"\r\n");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+}
+
+TEST_F(GatewayStatic, IfModifiedSinceIs304UnlessTheFileIsNewer) {
+  const auto first = get("/static/hello.txt");
+  ASSERT_TRUE(first);
+  const auto lm = first->header("last-modified").value_or("");
+  const auto same = get("/static/hello.txt", "If-Modified-Since: " + lm + "\r\n");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 304);
+  const auto old = get("/static/hello.txt", "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT\r\n");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, 200);
+}
+
+TEST_F(GatewayStatic, FingerprintedNamesAreImmutable) {
+  const auto r = get("/static/app.3f2a9c1b.js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("cache-control").value_or(""), "public, max-age=31536000, immutable");
+  EXPECT_THAT(r->header("content-type").value_or(""), StartsWith("text/javascript"));
+}
+
+TEST_F(GatewayStatic, RangesAre206AndUnsatisfiableOnesAre416) {
+  const auto r = get("/static/hello.txt", "Range: bytes=7-12\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 206);
+  EXPECT_EQ(r->body, "static");
+  EXPECT_EQ(r->header("content-range").value_or(""), "bytes 7-12/20");
+  const auto tail = get("/static/hello.txt", "Range: bytes=-6\r\n");
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->status, 206);
+  EXPECT_EQ(tail->body, "world\n");
+  const auto bad = get("/static/hello.txt", "Range: bytes=100-\r\n");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 416);
+  EXPECT_EQ(bad->header("content-range").value_or(""), "bytes */20");
+  const auto stale = get("/static/hello.txt", "Range: bytes=0-4\r\nIf-Range: \"old\"\r\n");
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 200);  // If-Range does not match: the whole file
+  EXPECT_EQ(stale->body, "hello, static world\n");
+}
+
+TEST_F(GatewayStatic, DirectoryServesItsIndexAndHeadHasNoBody) {
+  const auto r = get("/static/docs/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "<h1>docs</h1>\n");
+  const auto h = get("/static/hello.txt", {}, true);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->header("content-length").value_or(""), "20");
+  EXPECT_EQ(h->body, "");
+}
+
+TEST_F(GatewayStatic, NoPathLeavesTheRoot) {
+  for (const char* path :
+       {"/static/../secret.txt", "/static/%2e%2e/secret.txt", "/static/..%2fsecret.txt",
+        "/static/%2e%2e%2fsecret.txt", "/static/docs/../../secret.txt", "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd", "/static/link-out.txt", "/static/docs/..%2f..%2fsecret.txt"}) {
+    SCOPED_TRACE(path);
+    const auto r = get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    EXPECT_THAT(r->body, Not(HasSubstr("outside the root")));
+    EXPECT_THAT(r->body, Not(HasSubstr("root:")));
+  }
+}
+
+TEST_F(GatewayStatic, OtherMethodsAre405) {
+  RawClient c(port_);
+  ASSERT_TRUE(c.send("DELETE /static/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("allow").value_or(""), "GET, HEAD");
+}
+
+}  // namespace
+}  // namespace tenx::e2e
