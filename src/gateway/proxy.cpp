@@ -16,6 +16,8 @@
 
 #include <charconv>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace tenx::gateway {
@@ -189,6 +191,7 @@ struct Proxy::ThreadState {
   }
   http::Client client;
   std::unique_ptr<Balancer> balancer;
+  std::shared_ptr<const Membership> members;  // this worker's snapshot (swapped on its loop)
 
   // Per-request scratch buffers. A request keeps its own for its whole life (it suspends, and
   // other requests of this worker run meanwhile); finished ones go back to a free list, so a
@@ -234,6 +237,8 @@ struct Proxy::Workers {
 struct Proxy::HealthState {
   std::atomic<bool> stopped{false};
   std::unique_ptr<asio::steady_timer> timer;  // on loop 0
+  std::mutex mu;                              // guards members
+  std::shared_ptr<const Membership> members;  // what the checker probes
 };
 
 Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
@@ -243,33 +248,117 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
       balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
       workers_(std::make_shared<Workers>(threads == 0 ? 1 : threads)),
       health_(std::make_shared<HealthState>()) {
+  auto m = std::make_shared<Membership>();
   for (const auto& s : config_.servers) {
-    const auto colon = s.address.rfind(':');
-    boost::system::error_code ec;
-    std::string host = s.address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    if (host == "localhost") host = "127.0.0.1";
-    const auto addr = asio::ip::make_address(host, ec);
-    if (ec)
-      throw std::invalid_argument("upstream " + config_.name + ": server address '" + s.address +
-                                  "' must be a numeric IP and port");
-    const auto port = static_cast<unsigned short>(std::stoul(s.address.substr(colon + 1)));
-    ServerParams p;
-    p.address = s.address;
-    p.weight = s.weight;
-    p.max_fails = config_.max_fails;
-    p.fail_timeout = config_.fail_timeout;
-    p.slow_start = config_.slow_start;
-    servers_.push_back(std::make_unique<UpstreamServer>(p, asio::ip::tcp::endpoint(addr, port)));
-    view_.push_back(servers_.back().get());
-    auto& m = ProxyMetrics::get();
-    ServerSeries ss;
-    static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (int c = 0; c < 5; ++c)
-      ss.by_class[c] = m.requests.series({config_.name, s.address, kClasses[c]});
-    ss.latency = m.latency.series({config_.name, s.address});
-    series_.push_back(ss);
+    m->members.push_back(make_member(s.address, s.weight));
+    m->view.push_back(m->members.back().server.get());
   }
+  members_ = std::move(m);
+  health_->members = members_;
+}
+
+Proxy::Member Proxy::make_member(const std::string& address, std::uint32_t weight) const {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= address.size())
+    throw std::invalid_argument("server address '" + address + "' must be IP:PORT");
+  boost::system::error_code ec;
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  const auto addr = asio::ip::make_address(host, ec);
+  const auto port_text = address.substr(colon + 1);
+  if (ec || port_text.find_first_not_of("0123456789") != std::string::npos ||
+      port_text.size() > 5 || std::stoul(port_text) > 65535)
+    throw std::invalid_argument("upstream " + config_.name + ": server address '" + address +
+                                "' must be a numeric IP and port");
+  ServerParams p;
+  p.address = address;
+  p.weight = weight == 0 ? 1 : weight;
+  p.max_fails = config_.max_fails;
+  p.fail_timeout = config_.fail_timeout;
+  p.slow_start = config_.slow_start;
+  Member member;
+  member.server = std::make_shared<UpstreamServer>(
+      p, asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(std::stoul(port_text))));
+  auto& metrics = ProxyMetrics::get();
+  static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int c = 0; c < 5; ++c)
+    member.by_class[c] = metrics.requests.series({config_.name, address, kClasses[c]});
+  member.latency = metrics.latency.series({config_.name, address});
+  return member;
+}
+
+std::shared_ptr<const Proxy::Membership> Proxy::members() const {
+  std::lock_guard lock(members_mu_);
+  return members_;
+}
+
+void Proxy::publish(std::shared_ptr<const Membership> next) {
+  // Called with members_mu_ held. Each worker swaps its snapshot on its own loop.
+  members_ = next;
+  {
+    std::lock_guard hl(health_->mu);
+    health_->members = next;
+  }
+  if (!runtime_) {
+    for (auto& slot : workers_->slots)
+      if (slot) slot->members = next;
+    return;
+  }
+  std::weak_ptr<Workers> weak = workers_;
+  runtime_->for_each_loop([weak, next](std::size_t i) {
+    auto w = weak.lock();
+    if (w && i < w->slots.size() && w->slots[i]) w->slots[i]->members = next;
+  });
+}
+
+bool Proxy::add_server(const std::string& address, std::uint32_t weight, std::string& error) {
+  Member m;
+  try {
+    m = make_member(address, weight);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  std::lock_guard lock(members_mu_);
+  for (const auto& existing : members_->members) {
+    if (existing.server->params().address == address) {
+      error = "server " + address + " is already in upstream " + config_.name;
+      return false;
+    }
+  }
+  auto next = std::make_shared<Membership>(*members_);
+  next->members.push_back(std::move(m));
+  next->view.push_back(next->members.back().server.get());
+  publish(std::move(next));
+  return true;
+}
+
+bool Proxy::remove_server(const std::string& address) {
+  std::lock_guard lock(members_mu_);
+  auto next = std::make_shared<Membership>();
+  bool found = false;
+  for (const auto& m : members_->members) {
+    if (m.server->params().address == address) {
+      found = true;
+      continue;
+    }
+    next->members.push_back(m);
+    next->view.push_back(m.server.get());
+  }
+  if (found) publish(std::move(next));
+  return found;
+}
+
+bool Proxy::drain_server(const std::string& address, bool draining) {
+  std::lock_guard lock(members_mu_);
+  for (const auto& m : members_->members) {
+    if (m.server->params().address == address) {
+      m.server->set_draining(draining);
+      return true;
+    }
+  }
+  return false;
 }
 
 Proxy::~Proxy() {
@@ -292,6 +381,7 @@ Proxy::ThreadState& Proxy::thread_state() {
   auto& slot = slots[i];
   if (!slot) {
     slot = std::make_unique<ThreadState>(config_, balance_, 0x5eed + i);
+    slot->members = members();
     if (workers_->draining.load()) slot->client.stop_pooling();
   }
   return *slot;
@@ -419,7 +509,11 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   head += "\r\n";
 
   // ---- attempts ----
-  const auto n = view_.size();
+  // This request's servers: a snapshot that stays alive (with its servers) until it is done,
+  // even if the admin API removes a server meanwhile.
+  const std::shared_ptr<const Membership> members = ts.members;
+  const auto& view = members->view;
+  const auto n = view.size();
   sc->tried.assign(n, false);
   const unsigned max_tries = config_.tries == 0 ? static_cast<unsigned>(n) : config_.tries;
   const bool may_retry = idempotent(req.method);
@@ -430,9 +524,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 
   for (;;) {
     const auto now = clock_type::now();
-    const int idx = ts.balancer->pick(view_, {client_ip, sticky_id, &sc->tried}, now);
+    const int idx = ts.balancer->pick(view, {client_ip, sticky_id, &sc->tried}, now);
     if (idx < 0) break;
-    UpstreamServer& server = *view_[static_cast<std::size_t>(idx)];
+    UpstreamServer& server = *view[static_cast<std::size_t>(idx)];
     sc->tried[static_cast<std::size_t>(idx)] = true;
     ++attempts;
     const std::string& sname = server.params().address;
@@ -548,7 +642,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     const auto& rh = **h;
     const auto latency = clock_type::now() - sent_at;
     server.record_latency(latency);
-    auto& ss = series_[static_cast<std::size_t>(idx)];
+    const auto& ss = members->members[static_cast<std::size_t>(idx)];
     ss.latency.observe_ns(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
     ss.by_class[std::min(4u, std::max(1u, rh.status / 100) - 1)].inc();
@@ -559,7 +653,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
            rh.status, "");
       // 502 and 503 are retried elsewhere while allowed; otherwise relayed as they are.
       if (rh.status != 504 && may_retry && !body_sent && attempts < max_tries &&
-          view_.size() > attempts && can_retry())
+          view.size() > attempts && can_retry())
         continue;
     } else {
       server.report_success();
@@ -635,14 +729,13 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 // ---- active health checks ----
 
 void Proxy::start_health_checks(core::Runtime& runtime) {
-  if (!config_.health.enabled || view_.empty()) return;
+  if (!config_.health.enabled) return;
   auto health = health_;
-  auto servers = view_;
   const auto cfg = config_.health;
   const auto name = config_.name;
   asio::co_spawn(
       runtime.loop(0),
-      [health, servers, cfg, name]() -> awaitable<void> {
+      [health, cfg, name]() -> awaitable<void> {
         health->timer = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
         http::ClientOptions opts;
         opts.connect_timeout = cfg.timeout;
@@ -650,14 +743,30 @@ void Proxy::start_health_checks(core::Runtime& runtime) {
         opts.total_timeout = cfg.timeout;
         opts.max_idle_per_upstream = 1;
         http::Client client(co_await asio::this_coro::executor, opts);
-        std::vector<unsigned> ok_streak(servers.size(), 0), fail_streak(servers.size(), 0);
+        struct Streak {
+          unsigned ok = 0, fail = 0;
+        };
+        std::map<std::shared_ptr<UpstreamServer>, Streak> streaks;
         auto& registry = metrics::Registry::global();
         auto& checks =
             registry.counter("gateway_health_checks_total", "Active health checks, by result.",
                              {"pool", "server", "result"});
         while (!health->stopped.load()) {
-          for (std::size_t i = 0; i < servers.size() && !health->stopped.load(); ++i) {
-            auto& s = *servers[i];
+          std::shared_ptr<const Membership> members;
+          {
+            std::lock_guard lock(health->mu);
+            members = health->members;
+          }
+          // Forget servers that left the pool.
+          for (auto it = streaks.begin(); it != streaks.end();) {
+            bool present = false;
+            for (const auto& m : members->members) present = present || m.server == it->first;
+            it = present ? std::next(it) : streaks.erase(it);
+          }
+          for (std::size_t i = 0; i < members->members.size() && !health->stopped.load(); ++i) {
+            const auto server = members->members[i].server;
+            auto& s = *server;
+            auto& streak = streaks[server];
             http::ClientRequest req;
             req.target = cfg.path;
             const http::Header hdr[] = {{"User-Agent", "tenx-health-check"}};
@@ -669,14 +778,14 @@ void Proxy::start_health_checks(core::Runtime& runtime) {
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count());
             if (ok) {
-              fail_streak[i] = 0;
-              if (++ok_streak[i] >= cfg.healthy_threshold && !s.healthy()) {
+              streak.fail = 0;
+              if (++streak.ok >= cfg.healthy_threshold && !s.healthy()) {
                 s.set_healthy(true, clock_type::now());
                 TENX_LOG_INFO("upstream healthy pool={} server={}", name, s.params().address);
               }
             } else {
-              ok_streak[i] = 0;
-              if (++fail_streak[i] >= cfg.unhealthy_threshold && s.healthy()) {
+              streak.ok = 0;
+              if (++streak.fail >= cfg.unhealthy_threshold && s.healthy()) {
                 s.set_healthy(false, clock_type::now());
                 TENX_LOG_WARN("upstream unhealthy pool={} server={} reason=\"{}\"", name,
                               s.params().address,

@@ -33,6 +33,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,28 @@ class Proxy {
 
   const std::string& name() const { return config_.name; }
   const config::UpstreamConfig& config() const { return config_; }
-  std::span<UpstreamServer* const> servers() const { return view_; }
   BalanceKind balance() const { return balance_; }
+
+  // ---- membership (admin API, autoscaler) ----
+  // Servers are a copy-on-write snapshot: a change builds a new one and hands it to every
+  // worker on its own loop; requests in flight keep the snapshot (and servers) they started
+  // with. Callable from any thread; a lock guards the master copy (never the request path).
+  struct Member {
+    std::shared_ptr<UpstreamServer> server;
+    metrics::Series by_class[5];  // 1xx..5xx
+    metrics::Series latency;
+  };
+  struct Membership {
+    std::vector<Member> members;
+    std::vector<UpstreamServer*> view;  // what balancers see, same order
+  };
+  std::shared_ptr<const Membership> members() const;
+  // Adds a server (numeric "IP:PORT"); false with a reason if invalid or already present.
+  bool add_server(const std::string& address, std::uint32_t weight, std::string& error);
+  // Removes a server at once (in-flight requests to it finish); false if unknown.
+  bool remove_server(const std::string& address);
+  // Drains a server: no new requests; false if unknown.
+  bool drain_server(const std::string& address, bool draining);
 
   // Starts active health checks on runtime loop 0 when the pool has them configured.
   void start_health_checks(core::Runtime& runtime);
@@ -92,14 +113,11 @@ class Proxy {
   config::UpstreamConfig config_;
   std::shared_ptr<const TrustedProxies> trusted_;
   BalanceKind balance_;
-  std::vector<std::unique_ptr<UpstreamServer>> servers_;
-  std::vector<UpstreamServer*> view_;
-  // Per-server metric handles, looked up once (a handle is usable from any thread).
-  struct ServerSeries {
-    metrics::Series by_class[5];  // 1xx..5xx
-    metrics::Series latency;
-  };
-  std::vector<ServerSeries> series_;
+  Member make_member(const std::string& address, std::uint32_t weight) const;
+  void publish(std::shared_ptr<const Membership> next);
+
+  mutable std::mutex members_mu_;  // guards members_ (admin and thread-state creation only)
+  std::shared_ptr<const Membership> members_;
   // Per-worker state by runtime thread index, shared with the drain hook (which reaches each
   // slot on its own worker's loop).
   struct Workers;
