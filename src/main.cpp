@@ -71,14 +71,20 @@ int main(int argc, char** argv) {
   gw->add_option("--set", gw_opts.overrides, "Override any config key: --set KEY=VALUE");
   gw->add_option("--upstream", gw_opts.upstreams,
                  "Proxy to this server (repeatable): --upstream http://127.0.0.1:9001");
-  gw->add_option("--balance", gw_opts.balance,
-                 "Policy for --upstream: round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma");
+  std::string admin_listen;
+  gw->add_option("--admin", admin_listen,
+                 "Admin API listen address, e.g. 127.0.0.1:9901 (admin.listen)");
+  gw->add_option(
+      "--balance", gw_opts.balance,
+      "Policy for --upstream: round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma");
   gw->callback([&] {
     if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
     if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));
     if (!access_log.empty())
       gw_opts.overrides.push_back("log.access_log=" + toml_string(access_log));
     if (!log_level.empty()) gw_opts.overrides.push_back("log.level=" + toml_string(log_level));
+    if (!admin_listen.empty())
+      gw_opts.overrides.push_back("admin.listen=" + toml_string(admin_listen));
     exit_code = tenx::gateway::run(gw_opts);
   });
 

@@ -210,6 +210,29 @@ void read_log(Reader r, LogSection& s) {
   r.done();
 }
 
+bool loopback_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+}
+
+void read_admin(Reader r, AdminSection& a) {
+  r.str("listen", a.listen);
+  r.str("token", a.token);
+  if (!a.listen.empty()) {
+    if (!valid_listen(a.listen))
+      r.error("listen",
+              "'admin.listen' must be HOST:PORT with a numeric port; not '" + a.listen + "'");
+    else if (!loopback_listen(a.listen) && a.token.empty())
+      r.error("listen", "'admin.listen' is not on loopback ('" + a.listen +
+                            "'): set admin.token so the admin API needs a bearer token");
+  }
+  if (a.token.find_first_of(" \t\r\n") != std::string::npos)
+    r.error("token", "'admin.token' must not contain spaces or line breaks");
+  r.done();
+}
+
 void read_health(Reader r, HealthSection& s) {
   r.str("disk_path", s.disk_path);
   std::uint64_t mb = 0;
@@ -481,6 +504,7 @@ Config from_table(Ctx& ctx, toml::table& root, const std::vector<std::string>& o
   Reader r(ctx, root, "");
   if (const auto* t = r.table("server")) read_server(Reader(ctx, *t, "server"), c.server);
   if (const auto* t = r.table("log")) read_log(Reader(ctx, *t, "log"), c.log);
+  if (const auto* t = r.table("admin")) read_admin(Reader(ctx, *t, "admin"), c.admin);
   if (const auto* t = r.table("health")) read_health(Reader(ctx, *t, "health"), c.health);
   if (const auto* t = r.table("gateway")) read_gateway(ctx, Reader(ctx, *t, "gateway"), c.gateway);
   r.done();

@@ -129,9 +129,17 @@ struct GatewaySection {
   std::vector<std::string> trusted_proxies;
 };
 
+// The gateway's admin API (pools and servers, drain, reload). Off unless `listen` is set; a
+// listener that is not on loopback requires a bearer token.
+struct AdminSection {
+  std::string listen;  // "127.0.0.1:9901"; empty: no admin listener
+  std::string token;   // required as `Authorization: Bearer TOKEN` when set
+};
+
 struct Config {
   std::string source;  // file name, or "<string>"
   ServerSection server;
+  AdminSection admin;
   LogSection log;
   HealthSection health;
   GatewaySection gateway;

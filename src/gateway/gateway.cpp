@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "gateway/admin.h"
 #include "gateway/balancers/balancer.h"
 #include "gateway/routes.h"
 #include "http/access_log.h"
@@ -11,6 +12,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <mutex>
 
 namespace tenx::gateway {
 namespace {
@@ -107,9 +110,12 @@ int run(const RunOptions& options) {
   so.server_name = cfg->server.server_name;
   if (cfg->log.access_log != "off")
     so.access_log = std::make_shared<http::AccessLog>(cfg->log.access_log, runtime.threads());
+  auto pools = std::make_shared<LivePools>();
   http::Handler handler;
   try {
-    handler = make_handler(cfg, &runtime);
+    std::map<std::string, std::shared_ptr<Proxy>> initial;
+    handler = make_handler(cfg, &runtime, &initial);
+    pools->set(std::move(initial));
   } catch (const std::exception& e) {
     std::cerr << "tenx gateway: " << e.what() << "\n";
     return 2;
@@ -121,25 +127,58 @@ int run(const RunOptions& options) {
     std::cerr << "tenx gateway: cannot listen on " << so.listen << ": " << e.what() << "\n";
     return 1;
   }
+
+  // One reload at a time, from SIGHUP (control thread) or the admin API (a worker).
+  std::mutex reload_mu;
+  auto reload = [&]() -> std::string {
+    std::lock_guard lock(reload_mu);
+    try {
+      auto next = std::make_shared<const config::Config>(load_config(options));
+      if (next->server.listen != cfg->server.listen ||
+          next->server.threads != cfg->server.threads || next->admin.listen != cfg->admin.listen)
+        TENX_LOG_WARN(
+            "reload: server.listen, server.threads and admin.listen take effect on "
+            "restart only");
+      std::map<std::string, std::shared_ptr<Proxy>> next_pools;
+      server.set_handler(make_handler(next, &runtime, &next_pools));
+      pools->set(std::move(next_pools));
+      cfg = next;
+      TENX_LOG_INFO("reload: config applied routes={}", next->gateway.routes.size());
+      return {};
+    } catch (const std::exception& e) {
+      TENX_LOG_ERROR("reload: config rejected, keeping the running one: {}", e.what());
+      return e.what();
+    }
+  };
+
+  std::unique_ptr<http::Server> admin;
+  if (!cfg->admin.listen.empty()) {
+    http::ServerOptions ao;
+    ao.listen = cfg->admin.listen;
+    ao.server_name = cfg->server.server_name;
+    admin = std::make_unique<http::Server>(runtime, ao,
+                                           make_admin_handler(pools, cfg->admin.token, reload));
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      std::cerr << "tenx gateway: cannot listen on admin " << ao.listen << ": " << e.what() << "\n";
+      return 1;
+    }
+  }
   const auto ep = server.local_endpoint();
   std::printf("tenx gateway listening on http://%s:%u\n", ep.address().to_string().c_str(),
               static_cast<unsigned>(ep.port()));
+  if (admin) {
+    // After the listening line, which tools wait for first.
+    const auto aep = admin->local_endpoint();
+    std::printf("tenx gateway admin on http://%s:%u\n", aep.address().to_string().c_str(),
+                static_cast<unsigned>(aep.port()));
+  }
   std::fflush(stdout);
   TENX_LOG_INFO("gateway listening addr={}:{} threads={} routes={}", ep.address().to_string(),
                 ep.port(), runtime.threads(), cfg->gateway.routes.size());
 
-  runtime.on_reload([&] {
-    try {
-      auto next = std::make_shared<const config::Config>(load_config(options));
-      if (next->server.listen != cfg->server.listen || next->server.threads != cfg->server.threads)
-        TENX_LOG_WARN("reload: server.listen and server.threads take effect on restart only");
-      server.set_handler(make_handler(next, &runtime));
-      cfg = next;
-      TENX_LOG_INFO("reload: config applied routes={}", next->gateway.routes.size());
-    } catch (const std::exception& e) {
-      TENX_LOG_ERROR("reload: config rejected, keeping the running one: {}", e.what());
-    }
-  });
+  runtime.on_reload([&] { reload(); });
   runtime.on_drain([] { TENX_LOG_INFO("drain: stopping, finishing in-flight requests"); });
   const int rc = runtime.run();
   if (so.access_log) so.access_log->flush_all();

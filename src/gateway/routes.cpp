@@ -55,7 +55,8 @@ const Route* RouteTable::match(std::string_view host, std::string_view path) con
   return nullptr;
 }
 
-http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runtime* runtime) {
+http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runtime* runtime,
+                           std::map<std::string, std::shared_ptr<Proxy>>* pools_out) {
   struct State {
     State(std::shared_ptr<const config::Config> c, core::Runtime* runtime)
         : cfg(std::move(c)), table(cfg->gateway.routes), metrics(http::metrics_handler()) {
@@ -96,6 +97,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
     std::vector<std::unique_ptr<StaticFiles>> route_static;  // by route index
   };
   auto state = std::make_shared<State>(std::move(cfg), runtime);
+  if (pools_out) *pools_out = state->proxies;
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
     const auto& req = ex.request();
     const Route* r = state->table.match(req.authority(), req.path());

@@ -11,6 +11,7 @@
 #include "http/health.h"
 #include "http/server.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,7 +49,10 @@ class RouteTable {
 // and the built-in endpoints the config asks for. Unmatched requests get a 404 JSON error.
 // With a runtime, each pool gets per-thread state for its threads and its active health
 // checks start; they stop when the handler (and every request using it) is gone.
+// `pools_out`, if given, receives the handler's upstream pools (for the admin API).
+class Proxy;
 http::Handler make_handler(std::shared_ptr<const config::Config> cfg,
-                           core::Runtime* runtime = nullptr);
+                           core::Runtime* runtime = nullptr,
+                           std::map<std::string, std::shared_ptr<Proxy>>* pools_out = nullptr);
 
 }  // namespace tenx::gateway
