@@ -433,6 +433,17 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
       g.trusted_proxies.push_back(*v);
     }
   }
+  if (const auto* fl = r.array("filters")) {
+    static const std::set<std::string> known = {"request_id"};
+    for (auto&& el : *fl) {
+      auto v = el.value<std::string>();
+      if (!el.is_string() || !v || !known.count(*v)) {
+        ctx.error_at(el.source(), "gateway.filters: unknown filter (known: request_id)");
+        continue;
+      }
+      g.filters.push_back(*v);
+    }
+  }
   if (const auto* routes = r.array("routes")) {
     std::size_t i = 0;
     for (auto&& el : *routes) {

@@ -127,6 +127,8 @@ struct GatewaySection {
   std::vector<UpstreamConfig> upstreams;
   // Peers whose X-Forwarded-For / -Proto / -Host are believed (CIDRs: "10.0.0.0/8", "::1/128").
   std::vector<std::string> trusted_proxies;
+  // The filter chain, in order, ahead of every route's action (gateway/filter.h).
+  std::vector<std::string> filters;
 };
 
 // The gateway's admin API (pools and servers, drain, reload). Off unless `listen` is set; a

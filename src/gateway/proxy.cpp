@@ -470,11 +470,18 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   head += " HTTP/1.1\r\n";
   bool has_host = false;
   for (const auto& h : req.headers) {
-    if (dropped_request_field(h) || listed(sc->tokens, h.name)) continue;
+    if (dropped_request_field(h) || listed(sc->tokens, h.name) || ex.request_header_dropped(h.name))
+      continue;
     has_host = has_host || h.id == http::Field::host;
     head.append(h.name);
     head += ": ";
     head.append(h.value);
+    head += "\r\n";
+  }
+  for (const auto& [name, value] : ex.added_request_headers()) {  // from the filter chain
+    head.append(name);
+    head += ": ";
+    head.append(value);
     head += "\r\n";
   }
   const auto authority = req.authority();

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 
+#include "gateway/filter.h"
 #include "gateway/proxy.h"
 #include "gateway/static_files.h"
 
@@ -59,7 +60,10 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
                            std::map<std::string, std::shared_ptr<Proxy>>* pools_out) {
   struct State {
     State(std::shared_ptr<const config::Config> c, core::Runtime* runtime)
-        : cfg(std::move(c)), table(cfg->gateway.routes), metrics(http::metrics_handler()) {
+        : cfg(std::move(c)),
+          table(cfg->gateway.routes),
+          filters(cfg->gateway),
+          metrics(http::metrics_handler()) {
       auto trusted = std::make_shared<const TrustedProxies>(cfg->gateway.trusted_proxies);
       const std::size_t threads = runtime ? runtime->threads() : 1;
       for (const auto& u : cfg->gateway.upstreams) {
@@ -90,6 +94,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
     }
     std::shared_ptr<const config::Config> cfg;
     RouteTable table;
+    FilterChain filters;
     http::Handler health;
     http::Handler metrics;
     std::map<std::string, std::shared_ptr<Proxy>> proxies;
@@ -106,6 +111,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
       co_return;
     }
     ex.set_route(r->label);
+    if (state->filters.size() > 0 && !co_await state->filters.run(ex, *r)) co_return;
     switch (r->config.kind) {
       case config::RouteConfig::Kind::fixed:
         if (r->config.delay.count() > 0) {

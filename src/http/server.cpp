@@ -390,6 +390,12 @@ void Connection::write_head(Exchange& ex, unsigned status, std::string_view cont
     out_ += h.value;
     out_ += "\r\n";
   }
+  for (const auto& [name, value] : ex.extra_response_headers_) {
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    out_ += "\r\n";
+  }
   if (status_has_body(status)) {
     if (content_length) {
       char num[24];
@@ -418,8 +424,17 @@ void Connection::respond(Exchange& ex, unsigned status, std::string_view content
   ex.status_ = status;
   const std::size_t before = out_.size();
   write_head(ex, status, content_type, headers, body.size(), false);
-  if (status_has_body(status) && parser_.head().method != Verb::head) out_ += body;
+  const bool with_body = status_has_body(status) && parser_.head().method != Verb::head;
+  if (with_body) out_ += body;
   ex.bytes_sent_ = out_.size() - before;
+  if (!ex.observers_.empty()) {
+    std::vector<Header> all(headers.begin(), headers.end());
+    if (!content_type.empty()) all.push_back({"Content-Type", content_type});
+    for (auto& o : ex.observers_) {
+      o->on_response_head(status, all);
+      if (with_body && !body.empty()) o->on_response_body(body);
+    }
+  }
 }
 
 awaitable<Result<std::string_view>> Connection::read_body_some(Exchange& ex) {
@@ -480,6 +495,7 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
   const std::size_t before = out_.size();
   write_head(ex, status, {}, headers, content_length, ex.stream_chunked_);
   ex.bytes_sent_ += out_.size() - before;
+  for (auto& o : ex.observers_) o->on_response_head(status, headers);
   // The first piece of body goes out with the head, in one write (a proxied small response
   // costs one sendmsg, as nginx's writev).
   if (!first_body.empty() && ex.stream_left_.value_or(1) > 0) {
@@ -499,6 +515,7 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
       out_ += first_body;
     }
     ex.bytes_sent_ += first_body.size();
+    for (auto& o : ex.observers_) o->on_response_body(first_body);
   }
   co_return co_await flush();
 }
@@ -518,6 +535,7 @@ awaitable<error_code> Connection::write_body(Exchange& ex, std::string_view data
     *ex.stream_left_ -= data.size();
   }
   ex.bytes_sent_ += data.size();
+  for (auto& o : ex.observers_) o->on_response_body(data);
   if (!ex.stream_chunked_) {
     iovec iov{const_cast<char*>(data.data()), data.size()};
     co_return co_await write_iov(&iov, 1);
@@ -573,6 +591,10 @@ ParseError Connection::skip_buffered_body() {
 }
 
 void Connection::finish_exchange(Exchange& ex) {
+  if (!ex.observers_.empty()) {
+    const bool complete = ex.status_ != 0 && !broken_ && (!ex.streaming_ || ex.stream_ended_);
+    for (auto& o : ex.observers_) o->on_response_end(complete);
+  }
   const auto& req = parser_.head();
   const auto elapsed = clock_type::now() - ex.started_;
   const auto ns = static_cast<std::uint64_t>(

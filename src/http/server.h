@@ -61,6 +61,19 @@ class Connection;
 struct ServerShared;
 }  // namespace detail
 
+// Sees the response sent for an exchange, whoever sends it (a fixed route, a proxy, static
+// files): what the gateway's filters use to cache or measure responses without the actions
+// knowing. Called on the connection's thread, in order: head once, body pieces (none for
+// HEAD, 204, 304), then end once (complete: the whole response went out). Views are valid
+// only during the call.
+class ResponseObserver {
+ public:
+  virtual ~ResponseObserver() = default;
+  virtual void on_response_head(unsigned status, std::span<const Header> headers) = 0;
+  virtual void on_response_body(std::string_view piece) = 0;
+  virtual void on_response_end(bool complete) = 0;
+};
+
 // A request handler. It must either respond (respond / respond_error / a streamed response)
 // or the server answers 500 and counts a bug.
 using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
@@ -119,6 +132,32 @@ class Exchange {
   // Answer with `Connection: close` and close afterwards.
   void close_after() { close_ = true; }
 
+  // ---- for filters ----
+  // Adds an observer of the response (owned by the exchange).
+  void observe(std::unique_ptr<ResponseObserver> o) { observers_.push_back(std::move(o)); }
+  // Request fields a filter adds for whatever serves the request next (the proxy sends them
+  // upstream): X-Request-Id and the like.
+  void add_request_header(std::string name, std::string value) {
+    added_request_headers_.emplace_back(std::move(name), std::move(value));
+  }
+  const std::vector<std::pair<std::string, std::string>>& added_request_headers() const {
+    return added_request_headers_;
+  }
+  // An incoming request field (lower-case name) the next step must not pass on.
+  void drop_request_header(std::string lower_name) {
+    dropped_request_headers_.push_back(std::move(lower_name));
+  }
+  bool request_header_dropped(std::string_view name) const {
+    for (const auto& d : dropped_request_headers_)
+      if (iequals(d, name)) return true;
+    return false;
+  }
+  // A field every response of this exchange carries, whoever answers (must be called before
+  // the response starts).
+  void set_response_header(std::string name, std::string value) {
+    extra_response_headers_.emplace_back(std::move(name), std::move(value));
+  }
+
  private:
   friend class detail::Connection;
   explicit Exchange(detail::Connection& c) : conn_(c) {}
@@ -134,6 +173,10 @@ class Exchange {
   bool stream_ended_ = false;
   std::optional<std::uint64_t> stream_left_;
   ParseError body_error_ = ParseError::none;
+  std::vector<std::unique_ptr<ResponseObserver>> observers_;
+  std::vector<std::pair<std::string, std::string>> added_request_headers_;
+  std::vector<std::string> dropped_request_headers_;
+  std::vector<std::pair<std::string, std::string>> extra_response_headers_;
 };
 
 class Server {

@@ -688,3 +688,94 @@ TEST(Server, DrainFinishesInFlightRequestWithConnectionClose) {
 
 }  // namespace
 }  // namespace tenx::http
+
+// ---- response observers (what the gateway's filters build on) ----
+
+namespace tenx::http {
+namespace {
+
+struct Seen {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+  int heads = 0, ends = 0;
+  bool complete = false;
+};
+
+class Recorder final : public ResponseObserver {
+ public:
+  explicit Recorder(std::shared_ptr<Seen> seen) : seen_(std::move(seen)) {}
+  void on_response_head(unsigned status, std::span<const Header> headers) override {
+    seen_->status = status;
+    ++seen_->heads;
+    for (const auto& h : headers)
+      if (iequals(h.name, "content-type")) seen_->content_type = std::string(h.value);
+  }
+  void on_response_body(std::string_view piece) override { seen_->body += piece; }
+  void on_response_end(bool complete) override {
+    ++seen_->ends;
+    seen_->complete = complete;
+  }
+
+ private:
+  std::shared_ptr<Seen> seen_;
+};
+
+TEST(ServerObservers, SeeABufferedResponse) {
+  auto seen = std::make_shared<Seen>();
+  Router r;
+  r.get("/b", [seen](Exchange& ex) -> awaitable<void> {
+    ex.observe(std::make_unique<Recorder>(seen));
+    ex.set_response_header("X-Extra", "1");
+    ex.respond(201, "text/plain", "buffered body");
+    co_return;
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+  auto resp = fetch(s, Verb::get, "/b");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 201u);
+  EXPECT_EQ(resp->header("x-extra").value_or(""), "1");
+  EXPECT_EQ(seen->status, 201u);
+  EXPECT_EQ(seen->content_type, "text/plain");
+  EXPECT_EQ(seen->body, "buffered body");
+  EXPECT_EQ(seen->heads, 1);
+  EXPECT_EQ(seen->ends, 1);
+  EXPECT_TRUE(seen->complete);
+}
+
+TEST(ServerObservers, SeeAStreamedResponsePieceByPiece) {
+  auto seen = std::make_shared<Seen>();
+  Router r;
+  r.get("/s", [seen](Exchange& ex) -> awaitable<void> {
+    ex.observe(std::make_unique<Recorder>(seen));
+    const Header h[] = {{"Content-Type", "text/csv"}};
+    if (co_await ex.start_response(200, h, std::nullopt, "a,")) co_return;
+    if (co_await ex.write_body("b,")) co_return;
+    if (co_await ex.write_body("c")) co_return;
+    co_await ex.end_response();
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+  auto resp = fetch(s, Verb::get, "/s");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->body, "a,b,c");
+  EXPECT_EQ(seen->body, "a,b,c");
+  EXPECT_EQ(seen->content_type, "text/csv");
+  EXPECT_TRUE(seen->complete);
+}
+
+TEST(ServerObservers, SeeAnIncompleteStreamAsIncomplete) {
+  auto seen = std::make_shared<Seen>();
+  Router r;
+  r.get("/short", [seen](Exchange& ex) -> awaitable<void> {
+    ex.observe(std::make_unique<Recorder>(seen));
+    if (co_await ex.start_response(200, {}, 100, "only ten b")) co_return;
+    co_await ex.end_response();  // 90 bytes short: the connection must close
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+  (void)fetch(s, Verb::get, "/short");
+  EXPECT_EQ(seen->ends, 1);
+  EXPECT_FALSE(seen->complete);
+}
+
+}  // namespace
+}  // namespace tenx::http
