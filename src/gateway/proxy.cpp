@@ -33,11 +33,10 @@ bool idempotent(http::Verb m) {
          m == V::trace;
 }
 
-// RFC 9110 §7.6.1 hop-by-hop fields, plus the framing and forwarding fields the proxy
-// writes itself.
-bool dropped_request_field(const http::HeaderView& h) {
+// RFC 9110 §7.6.1 hop-by-hop fields, and the framing fields the proxy writes itself.
+bool hop_by_hop_or_framing(http::Field f) {
   using F = http::Field;
-  switch (h.id) {
+  switch (f) {
     case F::connection:
     case F::keep_alive:
     case F::proxy_connection:
@@ -46,34 +45,27 @@ bool dropped_request_field(const http::HeaderView& h) {
     case F::transfer_encoding:
     case F::upgrade:
     case F::content_length:
-    case F::expect:  // answered by the gateway (100 Continue) when it reads the body
       return true;
-    case F::unknown:  // Beast has no enum value for the X-Forwarded-* fields
-      return http::iequals(h.name, "x-forwarded-for") ||
-             http::iequals(h.name, "x-forwarded-proto") ||
-             http::iequals(h.name, "x-forwarded-host");
     default:
       return false;
   }
 }
 
+// Request fields not copied upstream: the above, Expect (the gateway answers 100 Continue
+// when it reads the body) and the X-Forwarded-* fields it writes itself.
+bool dropped_request_field(const http::HeaderView& h) {
+  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect) return true;
+  // Beast has no enum value for the X-Forwarded-* fields.
+  return h.id == http::Field::unknown &&
+         (http::iequals(h.name, "x-forwarded-for") || http::iequals(h.name, "x-forwarded-proto") ||
+          http::iequals(h.name, "x-forwarded-host"));
+}
+
+// Response fields not copied to the client: the above, and Server and Date (the gateway
+// writes its own).
 bool dropped_response_field(const http::HeaderView& h) {
-  using F = http::Field;
-  switch (h.id) {
-    case F::connection:
-    case F::keep_alive:
-    case F::proxy_connection:
-    case F::te:
-    case F::trailer:
-    case F::transfer_encoding:
-    case F::upgrade:
-    case F::content_length:
-    case F::server:  // the gateway writes its own Server and Date
-    case F::date:
-      return true;
-    default:
-      return false;
-  }
+  return hop_by_hop_or_framing(h.id) || h.id == http::Field::server ||
+         h.id == http::Field::date;
 }
 
 // Tokens of every Connection field (names of more hop-by-hop fields).
