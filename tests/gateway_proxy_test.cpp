@@ -1015,6 +1015,12 @@ TEST_F(GatewayProxy, KilledUpstreamCostsAStreamOfGetsNoErrors) {
     }
   }
   EXPECT_EQ(errors, 0) << "e.g. " << last_error;
+  // The metrics tell which server is out of rotation.
+  const auto m = gateway_metrics();
+  EXPECT_THAT(m,
+              HasSubstr("gateway_upstream_up{pool=\"pool\",server=\"" + up(1).address() + "\"} 0"));
+  EXPECT_THAT(m,
+              HasSubstr("gateway_upstream_up{pool=\"pool\",server=\"" + up(0).address() + "\"} 1"));
 }
 
 TEST_F(GatewayProxy, PostIsNotReplayedOnAnotherUpstreamAfterAFailure) {

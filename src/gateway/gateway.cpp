@@ -9,6 +9,7 @@
 #include "http/access_log.h"
 #include "http/server.h"
 #include "metrics/process.h"
+#include "metrics/registry.h"
 
 #include <cstdio>
 #include <iostream>
@@ -120,6 +121,28 @@ int run(const RunOptions& options) {
     std::cerr << "tenx gateway: " << e.what() << "\n";
     return 2;
   }
+  // Per-server gauges read from the live pools at scrape time (they change with reloads and
+  // admin calls, so they are not registered series).
+  metrics::Registry::global().add_collector(
+      "gateway_upstream_up",
+      "1 if the server takes new requests (healthy, not draining, not passively down).",
+      metrics::Kind::gauge, [pools](std::vector<metrics::Sample>& out) {
+        const auto now = UpstreamServer::clock::now();
+        for (const auto& [name, p] : pools->all())
+          for (const auto& m : p->members()->members)
+            out.push_back({"gateway_upstream_up",
+                           {{"pool", name}, {"server", m.server->params().address}},
+                           m.server->available(now) ? 1.0 : 0.0});
+      });
+  metrics::Registry::global().add_collector(
+      "gateway_upstream_active_requests", "Requests in flight to the server, over all workers.",
+      metrics::Kind::gauge, [pools](std::vector<metrics::Sample>& out) {
+        for (const auto& [name, p] : pools->all())
+          for (const auto& m : p->members()->members)
+            out.push_back({"gateway_upstream_active_requests",
+                           {{"pool", name}, {"server", m.server->params().address}},
+                           static_cast<double>(m.server->active())});
+      });
   http::Server server(runtime, so, std::move(handler));
   try {
     server.start();

@@ -64,8 +64,7 @@ bool dropped_request_field(const http::HeaderView& h) {
 // Response fields not copied to the client: the above, and Server and Date (the gateway
 // writes its own).
 bool dropped_response_field(const http::HeaderView& h) {
-  return hop_by_hop_or_framing(h.id) || h.id == http::Field::server ||
-         h.id == http::Field::date;
+  return hop_by_hop_or_framing(h.id) || h.id == http::Field::server || h.id == http::Field::date;
 }
 
 // Tokens of every Connection field (names of more hop-by-hop fields).
