@@ -135,6 +135,7 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
           error);
       co_return;
     }
+    co_await p->sync_workers();
     http::respond_json(ex, 201,
                        json::object{{"pool", p->name()}, {"added", addr}, {"weight", weight}});
   });
@@ -146,6 +147,7 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
       ex.respond_error(404, "unknown_server", "no server " + addr + " in that pool");
       co_return;
     }
+    co_await p->sync_workers();
     http::respond_json(ex, 200, json::object{{"pool", p->name()}, {"removed", addr}});
   });
   r.post("/pools/{pool}/servers/{address}/drain", [pools](http::Exchange& ex) -> awaitable<void> {
@@ -168,6 +170,7 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
       ex.respond_error(404, "unknown_server", "no server " + addr + " in that pool");
       co_return;
     }
+    co_await p->sync_workers();
     http::respond_json(ex, 200,
                        json::object{{"pool", p->name()}, {"server", addr}, {"draining", draining}});
   });

@@ -12,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <charconv>
@@ -339,6 +340,25 @@ bool Proxy::remove_server(const std::string& address) {
   }
   if (found) publish(std::move(next));
   return found;
+}
+
+awaitable<void> Proxy::sync_workers() {
+  if (!runtime_) co_return;
+  auto ex = co_await asio::this_coro::executor;
+  struct Barrier {
+    explicit Barrier(const asio::any_io_executor& e, std::size_t n) : timer(e), left(n) {}
+    asio::steady_timer timer;
+    std::atomic<std::size_t> left;
+  };
+  auto b = std::make_shared<Barrier>(ex, runtime_->threads());
+  b->timer.expires_after(std::chrono::seconds(5));  // a bound, should a loop be stuck
+  // Posted after the membership updates from this thread: each loop runs them first (FIFO).
+  for (std::size_t i = 0; i < runtime_->threads(); ++i) {
+    asio::post(runtime_->loop(i), [b, ex] {
+      if (b->left.fetch_sub(1) == 1) asio::post(ex, [b] { b->timer.cancel(); });
+    });
+  }
+  co_await b->timer.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 bool Proxy::drain_server(const std::string& address, bool draining) {

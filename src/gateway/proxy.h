@@ -93,6 +93,9 @@ class Proxy {
   bool remove_server(const std::string& address);
   // Drains a server: no new requests; false if unknown.
   bool drain_server(const std::string& address, bool draining);
+  // Completes once every worker has applied the changes made so far (the admin API answers
+  // after it, so "200 OK" means no new request sees the old membership).
+  boost::asio::awaitable<void> sync_workers();
 
   // Starts active health checks on runtime loop 0 when the pool has them configured.
   void start_health_checks(core::Runtime& runtime);
