@@ -577,7 +577,11 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       return true;
     };
 
-    auto acquired = co_await ts.client.acquire(server.endpoint());
+    // A pooled connection without a coroutine; else connect. (An if, not `?:`: GCC 12
+    // evaluates both arms of a conditional whose arm is a co_await.)
+    Result<std::unique_ptr<http::ClientConnection>> acquired =
+        ts.client.try_acquire(server.endpoint());
+    if (!*acquired) acquired = co_await ts.client.acquire(server.endpoint());
     if (!acquired) {
       const bool timeout = acquired.error() == core::Errc::timeout;
       fail(timeout ? "connect_timeout" : "connect", timeout ? 504 : 502,
@@ -593,7 +597,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     error_code wec;
     if (!req.has_body()) {
       const std::string_view parts[] = {head};
-      wec = co_await conn->write(parts);
+      if (!conn->try_write(parts, wec)) wec = co_await conn->write_pending();
     } else {
       body_sent = true;  // from here the request cannot be replayed
       const std::string_view parts[] = {head};
@@ -702,11 +706,16 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     std::string_view first;
     bool upstream_ok = true;
     if (rh.has_body && req.method != http::Verb::head) {
-      auto piece = co_await conn->read_body_some();
-      if (piece)
-        first = *piece;
-      else
-        upstream_ok = false;
+      error_code bec;
+      if (conn->try_body_piece(first, bec)) {
+        upstream_ok = !bec;
+      } else {
+        auto piece = co_await conn->read_body_some();
+        if (piece)
+          first = *piece;
+        else
+          upstream_ok = false;
+      }
     }
     if (!upstream_ok) {
       fail("truncated", 502, fmt::format("upstream {} closed before its body", sname));
@@ -714,7 +723,14 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     }
     if (auto ec = co_await ex.start_response(rh.status, sc->headers, length, first)) co_return;
     while (!first.empty()) {
-      auto piece = co_await conn->read_body_some();
+      std::string_view next;
+      error_code bec;
+      Result<std::string_view> piece = std::string_view{};
+      if (conn->try_body_piece(next, bec)) {
+        piece = bec ? Result<std::string_view>(bec) : Result<std::string_view>(next);
+      } else {
+        piece = co_await conn->read_body_some();
+      }
       if (!piece) {
         // Truncated upstream body after the head went out: the client can only learn it by
         // the connection closing.
@@ -726,7 +742,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       if (piece->empty()) break;
       if (auto ec = co_await ex.write_body(*piece)) co_return;
     }
-    co_await ex.end_response();
+    if (!ex.try_end_response()) co_await ex.end_response();
     ts.client.release(std::move(conn));
     co_return;
   }

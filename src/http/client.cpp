@@ -157,6 +157,55 @@ awaitable<error_code> ClientConnection::write(std::span<const std::string_view> 
   }
 }
 
+bool ClientConnection::try_write(std::span<const std::string_view> parts, error_code& ec) {
+  ec = {};
+  constexpr std::size_t kMaxParts = 8;
+  iovec iov[kMaxParts];
+  int cnt = 0;
+  for (auto p : parts)
+    if (!p.empty() && cnt < static_cast<int>(kMaxParts))
+      iov[cnt++] = {const_cast<char*>(p.data()), p.size()};
+  iovec* cur = iov;
+  if (handle_->writable()) {
+    const auto st = detail::try_writev(fd_, cur, cnt, ec);
+    if (st == detail::IoStatus::ok) return true;
+    if (st != detail::IoStatus::again) {
+      failed_ = true;
+      return true;
+    }
+    handle_->clear_writable();
+  }
+  pending_.clear();
+  for (int i = 0; i < cnt; ++i)
+    pending_.append(static_cast<const char*>(cur[i].iov_base), cur[i].iov_len);
+  return false;
+}
+
+awaitable<error_code> ClientConnection::write_pending() {
+  const std::string_view parts[] = {pending_};
+  auto ec = co_await write(parts);
+  pending_.clear();
+  co_return ec;
+}
+
+bool ClientConnection::try_body_piece(std::string_view& piece, error_code& ec) {
+  ec = {};
+  piece = {};
+  if (parser_.done()) return true;
+  if (in_.empty()) return false;
+  bool progressed = false;
+  boost::system::error_code pec;
+  piece = take_body_piece(parser_, in_, pec, progressed);
+  if (!piece.empty()) return true;
+  if (pec) {
+    failed_ = true;
+    ec = make_error_code(core::Errc::bad_input);
+    return true;
+  }
+  if (parser_.done()) return true;
+  return false;  // a chunk header or partial bytes: the coroutine path continues
+}
+
 // Waits until the socket is ready, within the read timeout and the exchange's deadline.
 awaitable<error_code> ClientConnection::wait_ready(bool for_write) {
   watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
@@ -333,7 +382,7 @@ void Client::write_request_head(std::string& out, const ClientRequest& req,
   out += "\r\n";
 }
 
-awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::endpoint& ep) {
+std::unique_ptr<ClientConnection> Client::try_acquire(const tcp::endpoint& ep) {
   if (auto it = idle_.find(ep); it != idle_.end()) {
     auto& q = it->second;
     const auto now = clock_type::now();
@@ -341,9 +390,14 @@ awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::
       auto c = std::move(q.back());  // most recently used first: warmest, least likely stale
       q.pop_back();
       if (now - c->idle_since() > options_.idle_timeout) continue;
-      if (c->begin_exchange()) co_return c;
+      if (c->begin_exchange()) return c;
     }
   }
+  return nullptr;
+}
+
+awaitable<Result<std::unique_ptr<ClientConnection>>> Client::acquire(const tcp::endpoint& ep) {
+  if (auto c = try_acquire(ep)) co_return c;
   auto c = std::make_unique<ClientConnection>(*poller_, ep, options_);
   if (auto ec = co_await c->connect()) co_return ec;
   c->begin_exchange();

@@ -85,6 +85,13 @@ class ClientConnection {
   boost::asio::awaitable<error_code> connect();
   // Writes all of `parts` (a request head and body pieces, already framed).
   boost::asio::awaitable<error_code> write(std::span<const std::string_view> parts);
+  // Fast path without a coroutine: writes what the kernel takes now. True when done (ec set
+  // on failure); false when the rest must wait: then co_await write_pending().
+  bool try_write(std::span<const std::string_view> parts, error_code& ec);
+  boost::asio::awaitable<error_code> write_pending();
+  // Fast path: the next body piece if the buffered bytes decide it (a piece, the end, or an
+  // error in ec); false when more bytes must be read: then co_await read_body_some().
+  bool try_body_piece(std::string_view& piece, error_code& ec);
   // Reads the response head (skipping 1xx interim responses). head_request: the request was
   // HEAD, so the response has no body whatever its headers say.
   boost::asio::awaitable<Result<const ResponseHead*>> read_head(bool head_request);
@@ -123,6 +130,7 @@ class ClientConnection {
   bool failed_ = false;
   bool got_bytes_ = false;
   bool head_read_ = false;
+  std::string pending_;  // unwritten tail after try_write
 };
 
 class Client {
@@ -138,6 +146,8 @@ class Client {
   boost::asio::awaitable<Result<ClientResponse>> request(const boost::asio::ip::tcp::endpoint& ep,
                                                          const ClientRequest& req);
 
+  // A pooled connection if a clean one exists (no coroutine: the common case), else null.
+  std::unique_ptr<ClientConnection> try_acquire(const boost::asio::ip::tcp::endpoint& ep);
   // A pooled connection if a clean one exists, else a new connected one.
   boost::asio::awaitable<Result<std::unique_ptr<ClientConnection>>> acquire(
       const boost::asio::ip::tcp::endpoint& ep);

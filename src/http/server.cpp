@@ -944,6 +944,14 @@ awaitable<error_code> Exchange::write_body(std::string_view data) {
 
 awaitable<error_code> Exchange::end_response() { return conn_.end_response(*this); }
 
+bool Exchange::try_end_response() {
+  if (!streaming_ || stream_ended_) return true;
+  if (stream_chunked_ && conn_.request().method != Verb::head) return false;  // "0\r\n\r\n"
+  if (stream_left_ && *stream_left_ > 0) return false;  // short: end_response reports it
+  stream_ended_ = true;
+  return true;
+}
+
 // ---- Server ----
 
 Server::Server(core::Runtime& runtime, ServerOptions options, Handler handler)

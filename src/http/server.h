@@ -125,6 +125,9 @@ class Exchange {
                                                     std::string_view first_body = {});
   boost::asio::awaitable<error_code> write_body(std::string_view data);
   boost::asio::awaitable<error_code> end_response();
+  // Fast path: ends the response without a coroutine when nothing is left to write (a body
+  // with Content-Length, or no body). False when end_response() must be awaited.
+  bool try_end_response();
 
   bool responded() const { return status_ != 0; }
   unsigned status() const { return status_; }
