@@ -11,7 +11,11 @@ target_compile_definitions(tenx_boost INTERFACE
   BOOST_ASIO_DISABLE_BOOST_ARRAY
   BOOST_ASIO_DISABLE_BOOST_BIND
   BOOST_ASIO_DISABLE_BOOST_DATE_TIME
-  BOOST_ASIO_DISABLE_BOOST_REGEX)
+  BOOST_ASIO_DISABLE_BOOST_REGEX
+  # Asio recycles coroutine frames and handler memory per thread, but only 2 blocks per
+  # purpose by default; a proxied request has more frames alive at once, and the rest went to
+  # malloc/free on every request (perf: ~2 % of CPU). 16 keeps them all.
+  BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
 target_link_libraries(tenx_boost INTERFACE Boost::boost Threads::Threads)
 
 # tenx_module(NAME SOURCES ... DEPS ...): a static library `tenx_NAME` for src/NAME.

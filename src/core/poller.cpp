@@ -1,6 +1,8 @@
 #include "core/poller.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -163,4 +165,14 @@ void Poller::on_ready(const boost::system::error_code& ec) {
   if (registered_ > 0 && !armed_) arm();
 }
 
+}  // namespace tenx::core
+
+namespace tenx::core {
+namespace {
+// The handler a coroutine parks in a Poller wait must fit WaitHandler's inline buffer, or
+// every wait allocates.
+using ParkedHandler = boost::asio::detail::as_tuple_handler<boost::asio::detail::awaitable_handler<
+    boost::asio::any_io_executor, std::tuple<boost::system::error_code>>>;
+static_assert(sizeof(ParkedHandler) <= 64, "Poller waits would allocate");
+}  // namespace
 }  // namespace tenx::core

@@ -435,7 +435,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   // Who is the client? The peer, unless the peer is a trusted proxy that says otherwise.
   const auto peer_ip = ex.peer().address();
   const bool trusted_peer = trusted_ && !trusted_->empty() && trusted_->contains(peer_ip);
-  std::string peer_text = peer_ip.to_string();
+  const std::string_view peer_text = ex.peer_address();
   std::string_view client_ip = peer_text;
   const auto incoming_xff = req.headers.find("x-forwarded-for");
   if (trusted_peer && incoming_xff) {

@@ -173,7 +173,9 @@ class Client {
   std::unique_ptr<core::Poller> own_poller_;
   core::Poller* poller_;
   ClientOptions options_;
-  std::map<boost::asio::ip::tcp::endpoint, std::deque<std::unique_ptr<ClientConnection>>> idle_;
+  // A vector, used as a stack (most recently used on top): a deque at a block boundary frees
+  // and allocates a block on every pop/push pair.
+  std::map<boost::asio::ip::tcp::endpoint, std::vector<std::unique_ptr<ClientConnection>>> idle_;
   bool pooling_ = true;
 };
 

@@ -124,6 +124,10 @@ class Connection : public ConnectionHook {
   // ---- used by Exchange ----
   const RequestHead& request() const { return parser_.head(); }
   const tcp::endpoint& peer() const { return peer_; }
+  std::string_view peer_address() {
+    if (peer_text_.empty()) peer_text_ = peer_.address().to_string();  // inet_ntop: not per request
+    return peer_text_;
+  }
   bool body_done() const { return parser_.done(); }
   void respond(Exchange& ex, unsigned status, std::string_view content_type, std::string_view body,
                std::span<const Header> headers);
@@ -160,6 +164,7 @@ class Connection : public ConnectionHook {
   int fd_;
   core::Poller::Handle* handle_;
   tcp::endpoint peer_;
+  std::string peer_text_;
   std::shared_ptr<Watchdog> watchdog_;
   IoBuffer in_;
   std::string out_;
@@ -619,7 +624,7 @@ void Connection::finish_exchange(Exchange& ex) {
                        'Z'};
     line.append(ms, sizeof ms);
     line += "\",\"remote\":";
-    append_json_string(line, peer_.address().to_string());
+    append_json_string(line, peer_address());
     line += ",\"method\":";
     append_json_string(line, req.method_string);
     line += ",\"target\":";
@@ -900,6 +905,7 @@ void ServerShared::drain(std::size_t i) {
 
 const RequestHead& Exchange::request() const { return conn_.request(); }
 const tcp::endpoint& Exchange::peer() const { return conn_.peer(); }
+std::string_view Exchange::peer_address() const { return conn_.peer_address(); }
 
 std::optional<std::string_view> Exchange::param(std::string_view name) const {
   for (const auto& [k, v] : params_)

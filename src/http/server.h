@@ -89,6 +89,8 @@ class Exchange {
  public:
   const RequestHead& request() const;
   const boost::asio::ip::tcp::endpoint& peer() const;
+  // The peer's address as text ("127.0.0.1"), formatted once per connection.
+  std::string_view peer_address() const;
   std::chrono::steady_clock::time_point started() const { return started_; }
 
   // The route label for metrics and logs (a pattern such as "/api/posts/{id}"). The view must
