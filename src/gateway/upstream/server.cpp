@@ -34,7 +34,8 @@ std::uint32_t UpstreamServer::effective_weight(clock::time_point now) const {
   const auto recovered = recovered_ns_.load(std::memory_order_relaxed);
   if (params_.slow_start.count() <= 0 || recovered == 0) return w;
   const auto elapsed = ns(now) - recovered;
-  const auto ramp = std::chrono::duration_cast<std::chrono::nanoseconds>(params_.slow_start).count();
+  const auto ramp =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(params_.slow_start).count();
   if (elapsed >= ramp) return w;
   if (elapsed <= 0) return 1;
   return std::max<std::uint32_t>(1, static_cast<std::uint32_t>(w * elapsed / ramp));
@@ -46,7 +47,8 @@ void UpstreamServer::report_success() {
 
 bool UpstreamServer::report_failure(clock::time_point now) {
   if (params_.max_fails == 0) return false;
-  const auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(params_.fail_timeout).count();
+  const auto window =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(params_.fail_timeout).count();
   const auto t = ns(now);
   // nginx: failures are counted within fail_timeout of the first one.
   auto first = first_fail_ns_.load(std::memory_order_relaxed);

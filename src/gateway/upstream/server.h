@@ -22,9 +22,9 @@ namespace tenx::gateway {
 struct ServerParams {
   std::string address;  // "127.0.0.1:9001" as configured
   std::uint32_t weight = 1;
-  std::uint32_t max_fails = 1;                      // 0: passive checks off
+  std::uint32_t max_fails = 1;                     // 0: passive checks off
   std::chrono::milliseconds fail_timeout{10'000};  // window and down period
-  std::chrono::milliseconds slow_start{0};          // weight ramp after recovery
+  std::chrono::milliseconds slow_start{0};         // weight ramp after recovery
 };
 
 class UpstreamServer {
@@ -67,7 +67,9 @@ class UpstreamServer {
 
   std::uint32_t fails() const { return fails_.load(std::memory_order_relaxed); }
   std::int64_t last_check_unix_ms() const { return last_check_ms_.load(std::memory_order_relaxed); }
-  void set_last_check_unix_ms(std::int64_t v) { last_check_ms_.store(v, std::memory_order_relaxed); }
+  void set_last_check_unix_ms(std::int64_t v) {
+    last_check_ms_.store(v, std::memory_order_relaxed);
+  }
 
  private:
   static std::int64_t ns(clock::time_point t) { return t.time_since_epoch().count(); }
