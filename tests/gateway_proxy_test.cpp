@@ -1276,3 +1276,36 @@ upstream = "{}"
 
 }  // namespace
 }  // namespace tenx::e2e
+
+namespace tenx::e2e {
+namespace {
+
+// gateway_upstream_errors_total{pool,server,kind="connect"} for one server (0 if absent).
+int connect_errors(const std::string& metrics, const std::string& pool, const std::string& server) {
+  const std::string key = "gateway_upstream_errors_total{pool=\"" + pool + "\",server=\"" + server +
+                          "\",kind=\"connect\"} ";
+  const auto at = metrics.find(key);
+  return at == std::string::npos ? 0 : std::atoi(metrics.c_str() + at + key.size());
+}
+
+TEST_F(GatewayProxy, ReloadKeepsAServerThatIsDownOutOfRotation) {
+  start_upstreams({"a", "b"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(up(0).address()), quoted(up(1).address())},
+                                       "fail_timeout_ms = 60000"),
+                             /*threads=*/1));
+  std::string warm;
+  for (int i = 0; i < 4; ++i) warm += who(port_);
+  ASSERT_GT(std::count(warm.begin(), warm.end(), 'b'), 0) << warm;
+  ASSERT_TRUE(up(1).kill());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(who(port_), "a");  // one of these finds b dead
+  const int before = connect_errors(gateway_metrics(), "pool", up(1).address());
+  ASSERT_EQ(before, 1);
+  // A reload with the same pool: b keeps its state (down for fail_timeout) and is not tried.
+  ASSERT_TRUE(gateway_->signal(SIGHUP));
+  ASSERT_TRUE(gateway_->wait_for_stderr("reload: config applied")) << gateway_->stderr_text();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(who(port_), "a");
+  EXPECT_EQ(connect_errors(gateway_metrics(), "pool", up(1).address()), before);
+}
+
+}  // namespace
+}  // namespace tenx::e2e

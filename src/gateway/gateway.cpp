@@ -163,7 +163,8 @@ int run(const RunOptions& options) {
             "reload: server.listen, server.threads and admin.listen take effect on "
             "restart only");
       std::map<std::string, std::shared_ptr<Proxy>> next_pools;
-      server.set_handler(make_handler(next, &runtime, &next_pools));
+      const auto current_pools = pools->all();
+      server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools));
       pools->set(std::move(next_pools));
       cfg = next;
       TENX_LOG_INFO("reload: config applied routes={}", next->gateway.routes.size());

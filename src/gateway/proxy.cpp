@@ -234,7 +234,7 @@ struct Proxy::HealthState {
 };
 
 Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
-             std::size_t threads)
+             std::size_t threads, const Proxy* previous)
     : config_(config),
       trusted_(std::move(trusted)),
       balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
@@ -242,7 +242,19 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
       health_(std::make_shared<HealthState>()) {
   auto m = std::make_shared<Membership>();
   for (const auto& s : config_.servers) {
-    m->members.push_back(make_member(s.address, s.weight));
+    auto member = make_member(s.address, s.weight);
+    if (previous) {
+      for (const auto& old : previous->members()->members) {
+        const auto& a = old.server->params();
+        const auto& b = member.server->params();
+        if (a.address == b.address && a.weight == b.weight && a.max_fails == b.max_fails &&
+            a.fail_timeout == b.fail_timeout && a.slow_start == b.slow_start) {
+          member.server = old.server;  // same server, same state
+          break;
+        }
+      }
+    }
+    m->members.push_back(std::move(member));
     m->view.push_back(m->members.back().server.get());
   }
   members_ = std::move(m);

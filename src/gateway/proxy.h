@@ -61,8 +61,11 @@ class TrustedProxies {
 class Proxy {
  public:
   // Throws std::invalid_argument for a server address that is not numeric.
+  // `previous`: the pool of the same name in the config being replaced (reload). A server
+  // whose address and parameters did not change keeps its state — health, passive failures,
+  // latency — so a reload does not put a server that is down back into rotation.
   Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
-        std::size_t threads);
+        std::size_t threads, const Proxy* previous = nullptr);
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;

@@ -57,9 +57,11 @@ const Route* RouteTable::match(std::string_view host, std::string_view path) con
 }
 
 http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runtime* runtime,
-                           std::map<std::string, std::shared_ptr<Proxy>>* pools_out) {
+                           std::map<std::string, std::shared_ptr<Proxy>>* pools_out,
+                           const std::map<std::string, std::shared_ptr<Proxy>>* previous_pools) {
   struct State {
-    State(std::shared_ptr<const config::Config> c, core::Runtime* runtime)
+    State(std::shared_ptr<const config::Config> c, core::Runtime* runtime,
+          const std::map<std::string, std::shared_ptr<Proxy>>* previous)
         : cfg(std::move(c)),
           table(cfg->gateway.routes),
           filters(cfg->gateway),
@@ -67,7 +69,10 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
       auto trusted = std::make_shared<const TrustedProxies>(cfg->gateway.trusted_proxies);
       const std::size_t threads = runtime ? runtime->threads() : 1;
       for (const auto& u : cfg->gateway.upstreams) {
-        auto p = std::make_shared<Proxy>(u, trusted, threads);
+        const Proxy* before = nullptr;
+        if (previous)
+          if (auto it = previous->find(u.name); it != previous->end()) before = it->second.get();
+        auto p = std::make_shared<Proxy>(u, trusted, threads, before);
         if (runtime) {
           p->start_health_checks(*runtime);
           p->close_pools_on_drain(*runtime);
@@ -101,7 +106,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
     std::vector<Proxy*> route_proxy;                         // by route index
     std::vector<std::unique_ptr<StaticFiles>> route_static;  // by route index
   };
-  auto state = std::make_shared<State>(std::move(cfg), runtime);
+  auto state = std::make_shared<State>(std::move(cfg), runtime, previous_pools);
   if (pools_out) *pools_out = state->proxies;
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
     const auto& req = ex.request();

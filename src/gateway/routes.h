@@ -51,8 +51,10 @@ class RouteTable {
 // checks start; they stop when the handler (and every request using it) is gone.
 // `pools_out`, if given, receives the handler's upstream pools (for the admin API).
 class Proxy;
-http::Handler make_handler(std::shared_ptr<const config::Config> cfg,
-                           core::Runtime* runtime = nullptr,
-                           std::map<std::string, std::shared_ptr<Proxy>>* pools_out = nullptr);
+// `previous_pools`: the pools being replaced (reload), whose unchanged servers keep their state.
+http::Handler make_handler(
+    std::shared_ptr<const config::Config> cfg, core::Runtime* runtime = nullptr,
+    std::map<std::string, std::shared_ptr<Proxy>>* pools_out = nullptr,
+    const std::map<std::string, std::shared_ptr<Proxy>>* previous_pools = nullptr);
 
 }  // namespace tenx::gateway
