@@ -129,52 +129,49 @@ bool ClientConnection::reusable() const {
          !parser_.need_eof() && in_.empty();
 }
 
-awaitable<error_code> ClientConnection::write(std::span<const std::string_view> parts) {
-  constexpr std::size_t kMaxParts = 8;
-  iovec iov[kMaxParts];
+namespace {
+// The non-empty parts as an iovec array (at most 8: a head, chunk framing and a piece).
+int make_iov(std::span<const std::string_view> parts, iovec (&iov)[8]) {
   int cnt = 0;
   for (auto p : parts) {
     if (p.empty()) continue;
-    if (cnt == static_cast<int>(kMaxParts)) {
-      TENX_BUG(false, "ClientConnection::write takes at most 8 parts");
+    if (cnt == 8) {
+      TENX_BUG(false, "ClientConnection writes take at most 8 parts");
       break;
     }
     iov[cnt++] = {const_cast<char*>(p.data()), p.size()};
   }
-  iovec* cur = iov;
+  return cnt;
+}
+}  // namespace
+
+awaitable<error_code> ClientConnection::write_iov(iovec* iov, int cnt) {
   for (;;) {
     boost::system::error_code ec;
-    if (handle_->writable()) {
-      const auto st = detail::try_writev(fd_, cur, cnt, ec);
-      if (st == detail::IoStatus::ok) co_return error_code{};
-      if (st != detail::IoStatus::again) {
-        failed_ = true;
-        co_return ec;
-      }
-      handle_->clear_writable();
+    const auto st = detail::writev_ready(fd_, *handle_, iov, cnt, ec);
+    if (st == detail::IoStatus::ok) co_return error_code{};
+    if (st != detail::IoStatus::again) {
+      failed_ = true;
+      co_return ec;
     }
     if (auto wec = co_await wait_ready(true)) co_return wec;
   }
 }
 
+awaitable<error_code> ClientConnection::write(std::span<const std::string_view> parts) {
+  iovec iov[8];
+  const int cnt = make_iov(parts, iov);
+  co_return co_await write_iov(iov, cnt);
+}
+
 bool ClientConnection::try_write(std::span<const std::string_view> parts, error_code& ec) {
   ec = {};
-  constexpr std::size_t kMaxParts = 8;
-  iovec iov[kMaxParts];
-  int cnt = 0;
-  for (auto p : parts)
-    if (!p.empty() && cnt < static_cast<int>(kMaxParts))
-      iov[cnt++] = {const_cast<char*>(p.data()), p.size()};
+  iovec iov[8];
+  int cnt = make_iov(parts, iov);
   iovec* cur = iov;
-  if (handle_->writable()) {
-    const auto st = detail::try_writev(fd_, cur, cnt, ec);
-    if (st == detail::IoStatus::ok) return true;
-    if (st != detail::IoStatus::again) {
-      failed_ = true;
-      return true;
-    }
-    handle_->clear_writable();
-  }
+  const auto st = detail::writev_ready(fd_, *handle_, cur, cnt, ec);
+  if (st == detail::IoStatus::error) failed_ = true;
+  if (st != detail::IoStatus::again) return true;
   pending_.clear();
   for (int i = 0; i < cnt; ++i)
     pending_.append(static_cast<const char*>(cur[i].iov_base), cur[i].iov_len);
@@ -182,8 +179,8 @@ bool ClientConnection::try_write(std::span<const std::string_view> parts, error_
 }
 
 awaitable<error_code> ClientConnection::write_pending() {
-  const std::string_view parts[] = {pending_};
-  auto ec = co_await write(parts);
+  iovec iov{pending_.data(), pending_.size()};
+  auto ec = co_await write_iov(&iov, 1);
   pending_.clear();
   co_return ec;
 }
@@ -232,24 +229,16 @@ awaitable<error_code> ClientConnection::fill() {
     co_return make_error_code(core::Errc::limit_exceeded);
   }
   for (;;) {
-    if (handle_->readable()) {
-      const std::size_t room = in_.writable();
-      std::size_t n = 0;
-      boost::system::error_code ec;
-      const auto st = detail::try_read(fd_, in_, n, ec);
-      if (st == detail::IoStatus::ok) {
-        // Drained: wait for the next edge; unless the peer's FIN came with this data, which
-        // brings no further edge (the next read returns 0 at once).
-        if (n < room && !handle_->hung_up()) handle_->clear_readable();
-        got_bytes_ = true;
-        co_return error_code{};
-      }
-      if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
-      if (st == detail::IoStatus::error) {
-        failed_ = true;
-        co_return ec;
-      }
-      handle_->clear_readable();
+    boost::system::error_code ec;
+    const auto st = detail::read_ready(fd_, *handle_, in_, ec);
+    if (st == detail::IoStatus::ok) {
+      got_bytes_ = true;
+      co_return error_code{};
+    }
+    if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
+    if (st == detail::IoStatus::error) {
+      failed_ = true;
+      co_return ec;
     }
     if (auto wec = co_await wait_ready(false)) co_return wec;
   }

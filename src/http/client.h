@@ -32,6 +32,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <sys/uio.h>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -111,6 +113,7 @@ class ClientConnection {
 
  private:
   boost::asio::awaitable<error_code> fill();
+  boost::asio::awaitable<error_code> write_iov(iovec* iov, int cnt);
   boost::asio::awaitable<error_code> wait_ready(bool for_write);
   void close();
 

@@ -241,24 +241,15 @@ Connection::~Connection() {
 // edge instead of trying a recv that would fail with EAGAIN.
 awaitable<error_code> Connection::read_more(clock_type::time_point deadline) {
   for (;;) {
-    if (handle_->readable()) {
-      const std::size_t room = in_.writable();
-      std::size_t n = 0;
-      boost::system::error_code ec;
-      const auto st = try_read(fd_, in_, n, ec);
-      if (st == IoStatus::ok) {
-        // A FIN that arrived with this data brings no further edge: keep reading then.
-        if (n < room && !handle_->hung_up()) handle_->clear_readable();
-        co_return error_code{};
-      }
-      if (st == IoStatus::eof) co_return make_error_code(core::Errc::closed);
-      if (st == IoStatus::error) co_return ec;
-      handle_->clear_readable();
-    }
+    boost::system::error_code ec;
+    const auto st = read_ready(fd_, *handle_, in_, ec);
+    if (st == IoStatus::ok) co_return error_code{};
+    if (st == IoStatus::eof) co_return make_error_code(core::Errc::closed);
+    if (st == IoStatus::error) co_return ec;
     watchdog_->set(deadline);
-    auto [ec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+    auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
     if (watchdog_->fired()) co_return make_error_code(core::Errc::timeout);
-    if (ec) co_return ec;
+    if (wec) co_return wec;
   }
 }
 
@@ -267,28 +258,21 @@ bool Connection::try_flush(boost::system::error_code& ec) {
   iovec iov{out_.data(), out_.size()};
   iovec* p = &iov;
   int cnt = 1;
-  const auto st = try_writev(fd_, p, cnt, ec);
+  const auto st = writev_ready(fd_, *handle_, p, cnt, ec);
   if (st == IoStatus::ok) {
     out_.clear();
     return true;
   }
-  if (st == IoStatus::again) {
-    handle_->clear_writable();
-    const std::size_t written = out_.size() - p->iov_len;
-    out_.erase(0, written);
-  }
+  if (st == IoStatus::again) out_.erase(0, out_.size() - p->iov_len);
   return false;
 }
 
 awaitable<error_code> Connection::write_iov(iovec* iov, int cnt) {
   for (;;) {
     boost::system::error_code ec;
-    if (handle_->writable()) {
-      const auto st = try_writev(fd_, iov, cnt, ec);
-      if (st == IoStatus::ok) co_return error_code{};
-      if (st != IoStatus::again) co_return ec;
-      handle_->clear_writable();
-    }
+    const auto st = writev_ready(fd_, *handle_, iov, cnt, ec);
+    if (st == IoStatus::ok) co_return error_code{};
+    if (st != IoStatus::again) co_return ec;
     watchdog_->set_after(shared_.options.limits.send_timeout);
     writing_ = true;
     auto [wec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));

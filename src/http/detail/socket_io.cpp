@@ -49,6 +49,23 @@ IoStatus try_writev(int fd, iovec*& iov, int& iovcnt, boost::system::error_code&
   return IoStatus::ok;
 }
 
+IoStatus read_ready(int fd, core::Poller::Handle& h, IoBuffer& buf, boost::system::error_code& ec) {
+  if (!h.readable()) return IoStatus::again;
+  const std::size_t room = buf.writable();
+  std::size_t n = 0;
+  const auto st = try_read(fd, buf, n, ec);
+  if (st == IoStatus::again || (st == IoStatus::ok && n < room && !h.hung_up())) h.clear_readable();
+  return st;
+}
+
+IoStatus writev_ready(int fd, core::Poller::Handle& h, iovec*& iov, int& iovcnt,
+                      boost::system::error_code& ec) {
+  if (!h.writable()) return IoStatus::again;
+  const auto st = try_writev(fd, iov, iovcnt, ec);
+  if (st == IoStatus::again) h.clear_writable();
+  return st;
+}
+
 void Watchdog::set(clock::time_point deadline) {
   deadline_ = deadline;
   if (stopped_) return;

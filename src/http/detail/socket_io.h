@@ -9,6 +9,7 @@
 // point; one steady_timer wait is outstanding at most, re-armed lazily when it fires early.
 // When a deadline passes, the owner's cancel callback runs (it cancels the pending socket
 // operation or Poller wait) and fired() is true.
+#include "core/poller.h"
 #include "http/io_buffer.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +31,15 @@ enum class IoStatus { ok, again, eof, error };
 IoStatus try_read(int fd, IoBuffer& buf, std::size_t& n, boost::system::error_code& ec);
 // Writes as much of iov as the kernel takes; advances iov/iovcnt past what was written.
 IoStatus try_writev(int fd, iovec*& iov, int& iovcnt, boost::system::error_code& ec);
+
+// The two above with nginx-style readiness kept on a Poller handle, for every socket the
+// server and the client own. read_ready reads only if the socket may be readable; a short
+// read or EAGAIN clears the flag, except when the peer's FIN came with the data (no further
+// edge would come; the next read returns 0). writev_ready writes only if the socket may be
+// writable; EAGAIN clears the flag. `again` means: wait for the Poller's next edge.
+IoStatus read_ready(int fd, core::Poller::Handle& h, IoBuffer& buf, boost::system::error_code& ec);
+IoStatus writev_ready(int fd, core::Poller::Handle& h, iovec*& iov, int& iovcnt,
+                      boost::system::error_code& ec);
 
 class Watchdog : public std::enable_shared_from_this<Watchdog> {
  public:
