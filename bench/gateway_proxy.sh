@@ -38,6 +38,7 @@
 # proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 ROUNDS=3; DURATION=10s; WORKERS="1 2"; CONNS=64
 FO_DURATION=10s; KILL_AFTER=3; FO_W=2
 while [ $# -gt 0 ]; do
@@ -60,13 +61,6 @@ loud_no_tenx() {
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
 }
 
-need() {  # need BINARY PACKAGE
-  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-    echo "bench: $1 is missing; installing Debian package $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
-  fi
-  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || { echo "bench: cannot install $2: stopping (no rival is skipped)" >&2; exit 1; }
-}
 need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
@@ -91,13 +85,6 @@ else
 fi
 
 WORK=$(mktemp -d)
-PIDS=()
-forget() { local p keep=(); for p in "${PIDS[@]:-}"; do [ -n "$p" ] && [ "$p" != "$1" ] && keep+=("$p"); done; PIDS=("${keep[@]:-}"); }
-stop() {  # stop PID...: SIGTERM, wait, forget
-  local p
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for p in "$@"; do wait "$p" 2>/dev/null || true; forget "$p"; done
-}
 cleanup() {
   local p
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
@@ -219,9 +206,6 @@ wait_http() {  # port pid name log: until GET /hello answers 200; fails if the p
   echo "bench: $3 did not answer on port $1 within 10 s; its log:" >&2; tail -n 20 "$4" >&2 || true; exit 1
 }
 
-to_ms() {  # wrk latency like 250.00us / 1.20ms / 1.01s -> ms
-  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /m$/) n*=60000; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
 run_wrk() {  # port -> RES="rps p50ms p99ms"
   # wrk runs in the background and is waited for, so that SIGTERM/SIGINT stop the run at once.
   wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/hello" >"$WORK/wrk.txt" 2>&1 & local pid=$!; PIDS+=("$pid")
@@ -236,9 +220,6 @@ run_wrk() {  # port -> RES="rps p50ms p99ms"
   RES="$rps $p50 $p99"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
-med() {  # true median (mean of the middle two for an even count)
-  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'
-}
 
 TENX_VERSION="not measured (BENCH_ONLY_RIVALS=1)"
 [ "$ONLY_RIVALS" = 1 ] || TENX_VERSION=$("$TENX" version)

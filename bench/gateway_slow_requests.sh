@@ -29,6 +29,7 @@
 # proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 ROUNDS=2; DURATION=10s; W=1; SLOW_CONNS=4; FAST_CONNS=16; SLOW_MS=300
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,13 +52,6 @@ loud_no_tenx() {
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
 }
 
-need() {  # need BINARY PACKAGE
-  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-    echo "bench: $1 is missing; installing Debian package $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
-  fi
-  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || { echo "bench: cannot install $2: stopping (no rival is skipped)" >&2; exit 1; }
-}
 need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
@@ -82,13 +76,6 @@ else
 fi
 
 WORK=$(mktemp -d)
-PIDS=()
-forget() { local p keep=(); for p in "${PIDS[@]:-}"; do [ -n "$p" ] && [ "$p" != "$1" ] && keep+=("$p"); done; PIDS=("${keep[@]:-}"); }
-stop() {  # stop PID...: SIGTERM, wait, forget
-  local p
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for p in "$@"; do wait "$p" 2>/dev/null || true; forget "$p"; done
-}
 cleanup() {
   local p
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
@@ -177,15 +164,9 @@ NGX
   fi
 }
 
-to_ms() {  # wrk latency like 250.00us / 1.20ms / 1.01s -> ms
-  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /m$/) n*=60000; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
 errors_of() {  # wrk output file -> "-" or "non2xx=N,sock=connect/read/write/timeout"
   awk '/Non-2xx/ {n=$NF} /Socket errors/ {gsub(",", ""); s=$4"/"$6"/"$8"/"$10}
        END { if (n=="" && s=="") print "-"; else printf "non2xx=%s,sock=%s\n", (n==""?0:n), (s==""?"0/0/0/0":s) }' "$1"
-}
-med() {  # true median (mean of the middle two for an even count)
-  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'
 }
 
 measure() {  # config -> prints a row, records p50/p99

@@ -13,6 +13,7 @@
 # Usage: bench/http_fixed_response.sh [--rounds N] [--duration 10s] [--workers "1 2"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 ROUNDS=3; DURATION=10s; WORKERS="1 2"; CONNS=64
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,13 +25,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-need() {  # need BINARY PACKAGE
-  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-    echo "bench: $1 is missing; installing Debian package $2"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
-  fi
-  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || { echo "bench: cannot install $2: stopping (no rival is skipped)" >&2; exit 1; }
-}
 need wrk wrk
 need /usr/sbin/nginx nginx
 TENX=build/release/bin/tenx
@@ -40,7 +34,6 @@ if [ ! -x "$TENX" ]; then
 fi
 
 WORK=$(mktemp -d)
-PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
@@ -70,9 +63,6 @@ start_tenx() {  # workers
 }
 wait_port() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/hello" >/dev/null && return 0; sleep 0.05; done; echo "bench: port $1 did not answer" >&2; exit 1; }
 
-to_ms() {  # wrk latency like 250.00us / 1.20ms / 1.01s -> ms
-  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
-}
 run_wrk() {  # port -> "rps p50ms p99ms"
   local out; out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/hello")
   local rps p50 p99
@@ -101,7 +91,6 @@ for W in $WORKERS; do
     RATIOS+=("$(awk -v a="${T[0]}" -v b="${N[0]}" 'BEGIN{printf "%.3f", a/b}')")
     P99N+=("${N[2]}"); P99T+=("${T[2]}")
   done
-  med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   echo "workers=$W tenx/nginx req/s ratios: ${RATIOS[*]}  median $(med "${RATIOS[@]}")  p99 median: nginx $(med "${P99N[@]}") ms, tenx $(med "${P99T[@]}") ms"
   kill "$NGINX_PID" "$TENX_PID" 2>/dev/null || true; wait "$NGINX_PID" "$TENX_PID" 2>/dev/null || true
 done
