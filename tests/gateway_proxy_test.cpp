@@ -1309,3 +1309,39 @@ TEST_F(GatewayProxy, ReloadKeepsAServerThatIsDownOutOfRotation) {
 
 }  // namespace
 }  // namespace tenx::e2e
+
+namespace tenx::e2e {
+namespace {
+
+// The retry budget: a GET that the first server resets is retried on the second while the
+// budget allows, and answered 502 without a retry when the budget is zero (a sick pool is
+// not hammered with retries).
+class GatewayProxyRetryBudget : public GatewayProxy {
+ protected:
+  void run(std::string_view budget, int expected_status, std::string_view expected_outcome) {
+    RawUpstream bad([](RawUpstream::Conn& c) {
+      if (c.read_head()) c.reset();
+    });
+    start_upstream({.name = "b"});
+    // Round robin with equal weights starts at the first server: the bad one.
+    start_gateway(
+        gateway_toml(pool_toml("rb", {quoted(bad.address()), quoted(up(0).address())}, budget)));
+    std::string error;
+    const auto r = fetch(port_, get_request("/who"), &error);
+    ASSERT_TRUE(r) << error;
+    EXPECT_EQ(r->status, expected_status) << r->body;
+    EXPECT_THAT(gateway_metrics(), HasSubstr("gateway_retries_total{pool=\"rb\",outcome=\"" +
+                                             std::string(expected_outcome) + "\"} 1"));
+  }
+};
+
+TEST_F(GatewayProxyRetryBudget, RetriesOnTheNextServerWhileTheBudgetAllows) {
+  run("", 200, "retried");
+}
+
+TEST_F(GatewayProxyRetryBudget, ExhaustedBudgetAnswersWithoutARetry) {
+  run("retry_budget = 0\nretry_min_per_second = 0", 502, "budget_exhausted");
+}
+
+}  // namespace
+}  // namespace tenx::e2e

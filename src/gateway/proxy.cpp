@@ -239,7 +239,9 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
       trusted_(std::move(trusted)),
       balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
       workers_(std::make_shared<Workers>(threads == 0 ? 1 : threads)),
-      health_(std::make_shared<HealthState>()) {
+      health_(std::make_shared<HealthState>()),
+      budget_(std::make_unique<BudgetSlot[]>(threads == 0 ? 1 : threads)),
+      budget_slots_(threads == 0 ? 1 : threads) {
   auto m = std::make_shared<Membership>();
   for (const auto& s : config_.servers) {
     auto member = make_member(s.address, s.weight);
@@ -410,30 +412,49 @@ Proxy::ThreadState& Proxy::thread_state() {
   return *slot;
 }
 
-void Proxy::count_request() {
-  const auto sec =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch())
-          .count();
-  auto cur = budget_second_.load(std::memory_order_relaxed);
-  if (sec != cur && budget_second_.compare_exchange_strong(cur, sec)) {
-    // A new second: the older bucket becomes the current one (benign races: a hint).
-    const auto b = static_cast<std::size_t>(sec & 1);
-    budget_requests_[b].store(0, std::memory_order_relaxed);
-    budget_retries_[b].store(0, std::memory_order_relaxed);
+namespace {
+std::size_t worker_slot(std::size_t slots) {
+  const auto i = core::Runtime::current_index();
+  return i == core::Runtime::kNotWorker ? 0 : i % slots;
+}
+// Single-writer increment (the owning worker): a plain load and store, no locked instruction.
+void bump(std::atomic<std::uint64_t>& a) {
+  a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+}  // namespace
+
+void Proxy::count_request(std::int64_t second) {
+  auto& b = budget_[worker_slot(budget_slots_)];
+  const auto last = b.second.load(std::memory_order_relaxed);
+  if (last != second) {
+    // Entering a new second: its bucket starts empty; after a longer pause both do.
+    const auto cur = static_cast<std::size_t>(second & 1);
+    b.requests[cur].store(0, std::memory_order_relaxed);
+    b.retries[cur].store(0, std::memory_order_relaxed);
+    if (second - last > 1) {
+      b.requests[cur ^ 1].store(0, std::memory_order_relaxed);
+      b.retries[cur ^ 1].store(0, std::memory_order_relaxed);
+    }
+    b.second.store(second, std::memory_order_relaxed);
   }
-  budget_requests_[sec & 1].fetch_add(1, std::memory_order_relaxed);
+  bump(b.requests[second & 1]);
 }
 
-bool Proxy::retry_allowed() {
-  const auto sec = budget_second_.load(std::memory_order_relaxed);
-  const auto requests = budget_requests_[0].load(std::memory_order_relaxed) +
-                        budget_requests_[1].load(std::memory_order_relaxed);
-  const auto retries = budget_retries_[0].load(std::memory_order_relaxed) +
-                       budget_retries_[1].load(std::memory_order_relaxed);
+bool Proxy::retry_allowed(std::int64_t second) {
+  std::uint64_t requests = 0, retries = 0;
+  for (std::size_t i = 0; i < budget_slots_; ++i) {
+    const auto& b = budget_[i];
+    const auto at = b.second.load(std::memory_order_relaxed);
+    if (second - at > 1) continue;  // an idle worker: nothing recent
+    for (int k = 0; k < 2; ++k) {
+      requests += b.requests[k].load(std::memory_order_relaxed);
+      retries += b.retries[k].load(std::memory_order_relaxed);
+    }
+  }
   const double allowed =
       config_.retry_min_per_second * 2.0 + config_.retry_budget * static_cast<double>(requests);
   if (static_cast<double>(retries) >= allowed) return false;
-  budget_retries_[sec & 1].fetch_add(1, std::memory_order_relaxed);
+  bump(budget_[worker_slot(budget_slots_)].retries[second & 1]);
   return true;
 }
 
@@ -442,7 +463,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   ThreadState::ScratchLease sc(ts);
   auto& m = ProxyMetrics::get();
   const auto& req = ex.request();
-  count_request();
+  const auto second =
+      std::chrono::duration_cast<std::chrono::seconds>(ex.started().time_since_epoch()).count();
+  count_request(second);
 
   // Who is the client? The peer, unless the peer is a trusted proxy that says otherwise.
   const auto peer_ip = ex.peer().address();
@@ -581,7 +604,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
         return false;
       }
       if (attempts >= max_tries) return false;
-      if (!retry_allowed()) {
+      if (!retry_allowed(second)) {
         m.retries.series({config_.name, "budget_exhausted"}).inc();
         return false;
       }

@@ -113,8 +113,8 @@ class Proxy {
   struct ThreadState;
   struct HealthState;
   ThreadState& thread_state();
-  bool retry_allowed();
-  void count_request();
+  bool retry_allowed(std::int64_t second);
+  void count_request(std::int64_t second);
 
   config::UpstreamConfig config_;
   std::shared_ptr<const TrustedProxies> trusted_;
@@ -130,10 +130,15 @@ class Proxy {
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<HealthState> health_;
   core::Runtime* runtime_ = nullptr;  // set by close_pools_on_drain
-  // Retry budget over a sliding one-second window (two buckets), shared by the workers.
-  std::atomic<std::int64_t> budget_second_{0};
-  std::atomic<std::uint64_t> budget_requests_[2] = {};
-  std::atomic<std::uint64_t> budget_retries_[2] = {};
+  // Retry budget over the current and the previous second. Each worker counts in its own
+  // slot (no shared cache line on the request path); deciding a retry — rare — sums them.
+  struct alignas(64) BudgetSlot {
+    std::atomic<std::int64_t> second{0};
+    std::atomic<std::uint64_t> requests[2] = {};
+    std::atomic<std::uint64_t> retries[2] = {};
+  };
+  std::unique_ptr<BudgetSlot[]> budget_;
+  std::size_t budget_slots_ = 1;
 };
 
 }  // namespace tenx::gateway
