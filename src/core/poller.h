@@ -182,7 +182,6 @@ class Poller {
   Handle* add(int fd);
   // Deregisters; pending waits complete with operation_aborted. Call before close(fd).
   void remove(Handle* h);
-  std::size_t registered() const { return registered_; }
   // Teardown, before the loop is destroyed: drops every parked waiter (their coroutines are
   // destroyed through the loop) and closes the private epoll set. Afterwards remove() only
   // marks handles dead.
