@@ -1,4 +1,5 @@
 // tenx: one binary, subcommands. This file only wires the command line to the modules.
+#include "bench/cli.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
 
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
       gw_opts.overrides.push_back("admin.listen=" + toml_string(admin_listen));
     exit_code = tenx::gateway::run(gw_opts);
   });
+
+  tenx::bench::add_commands(app, exit_code);
 
   try {
     app.parse(argc, argv);

@@ -43,6 +43,9 @@ TEST(Cli, EveryCommandHasHelp) {
       {{"config", "--help"}, "check"},
       {{"config", "check", "--help"}, "--set"},
       {{"gateway", "--help"}, "--listen"},
+      {{"bench", "--help"}, "--rate"},
+      {{"bench", "compare", "--help"}, "--json"},
+      {{"bench", "capacity", "--help"}, "--slo"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(::testing::PrintToString(c.args));

@@ -1,0 +1,129 @@
+// `tenx bench` end to end: the real binary loading a real `tenx gateway` on 127.0.0.1, its
+// JSON and HTML files, `compare`, `capacity`, and its refusals (exit 2 with the reason).
+#include "support/process.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+namespace tenx::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class BenchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gw_ =
+        std::make_unique<TenxProcess>(gateway_args(test_config("basic.toml"), {"--threads", "1"}));
+    auto port = gw_->wait_listening();
+    ASSERT_TRUE(port) << gw_->listening_line();
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+  }
+  std::string out_path(std::string_view name) {
+    auto p = "/tmp/tenx_bench_" + std::to_string(::getpid()) + "_" + std::string(name);
+    cleanup_.push_back(p);
+    return p;
+  }
+  void TearDown() override {
+    for (const auto& p : cleanup_) std::remove(p.c_str());
+  }
+  std::unique_ptr<TenxProcess> gw_;
+  std::string base_;
+  std::vector<std::string> cleanup_;
+};
+
+TEST_F(BenchCli, ClosedLoopRunWritesTableJsonAndHtml) {
+  const auto json = out_path("a.json"), html = out_path("a.html");
+  const auto r = run_tenx(
+      {"bench", "-c", "4", "-d", "500ms", base_ + "/hello", "--json", json, "--html", html});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("closed loop"));
+  EXPECT_THAT(r.out, HasSubstr("p99"));
+  EXPECT_THAT(r.out, HasSubstr("200: "));
+  EXPECT_EQ(r.err, "") << "no progress line when stderr is not a terminal";
+  const auto j = read_file(json);
+  for (const char* key : {"\"requests_per_second\"", "\"latency_ms\"", "\"p50\"", "\"p75\"",
+                          "\"p90\"", "\"p95\"", "\"p99\"", "\"p999\"", "\"p9999\"", "\"max\"",
+                          "\"mean\"", "\"stdev\"", "\"status_codes\"", "\"errors\""})
+    EXPECT_THAT(j, HasSubstr(key));
+  const auto h = read_file(html);
+  EXPECT_THAT(h, HasSubstr("<svg"));
+  EXPECT_THAT(h, Not(HasSubstr("<script src")));
+}
+
+TEST_F(BenchCli, OpenLoopReportsTheAskedRateAndCompareShowsRatios) {
+  const auto a = out_path("open.json"), b = out_path("closed.json");
+  auto r =
+      run_tenx({"bench", "-c", "4", "-d", "1s", "--rate", "300", base_ + "/hello", "--json", a});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("open loop"));
+  EXPECT_THAT(r.out, HasSubstr("asked 300"));
+  r = run_tenx({"bench", "-c", "2", "-n", "200", base_ + "/bye", "--json", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("200: 200\n"));
+  r = run_tenx({"bench", "compare", a, b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("requests/s"));
+  EXPECT_THAT(r.out, HasSubstr("B/A"));
+}
+
+TEST_F(BenchCli, ScenarioFileDrivesWeightedRequests) {
+  TempFile scenario("base_url = \"" + base_ + "\"\n" + R"(
+[vars]
+n = { random = [1, 3] }
+[[request]]
+path = "/hello"
+weight = 2
+[[request]]
+path = "/static/{n}.css"
+)");
+  const auto r = run_tenx({"bench", "-c", "2", "-n", "300", scenario.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("200: 300"));
+}
+
+TEST_F(BenchCli, CapacityFindsARateAndPrintsTheHeadroom) {
+  const auto r = run_tenx({"bench", "capacity", "--slo", "p99=200ms", "--step", "500ms",
+                           "--max-time", "6s", "--start-rate", "200", "--max-rate", "800",
+                           "--current-rps", "100", "-c", "8", base_ + "/hello"},
+                          30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("highest rate holding the SLO: 800 req/s"));
+  EXPECT_THAT(r.out, HasSubstr("handles 8.0x today's peak"));
+}
+
+TEST(BenchCliErrors, BadTargetsAndFilesExitTwoWithTheReason) {
+  auto r = run_tenx({"bench", "-d", "100ms", "https://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("https is not supported"));
+  r = run_tenx({"bench", "-d", "100ms", "no-such-scenario.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("neither a URL"));
+  TempFile bad("base_url = \"http://127.0.0.1:1\"\n[[request]]\npath = \"/\"\nweigth = 2\n");
+  r = run_tenx({"bench", "-d", "100ms", bad.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(bad.path() + ":4: unknown key \"request.weigth\""));
+  TempFile notjson("{ nope", ".json");
+  r = run_tenx({"bench", "compare", notjson.path(), notjson.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(notjson.path() + ": invalid JSON"));
+  r = run_tenx({"bench", "capacity", "--slo", "p99=50", "http://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("give the limit a unit"));
+  r = run_tenx({"bench", "-d", "soon", "http://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad --duration"));
+}
+
+TEST(BenchCliErrors, UnreachableTargetCountsConnectErrorsAndExitsCleanly) {
+  const auto r = run_tenx({"bench", "-c", "2", "-d", "300ms", "http://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("connect"));
+  EXPECT_THAT(r.out, Not(HasSubstr("errors        none")));
+}
+
+}  // namespace
+}  // namespace tenx::e2e
