@@ -183,3 +183,15 @@ TEST(Plan, ScenarioErrorsNameFileAndLine) {
 
 }  // namespace
 }  // namespace tenx::bench
+
+namespace tenx::bench {
+namespace {
+
+TEST(Plan, ShippedExampleScenarioLoads) {
+  auto p = plan_from_file(TENX_SOURCE_DIR "/examples/scenario.toml");
+  EXPECT_EQ(p.requests.size(), 3u);
+  EXPECT_EQ(p.host_header, "127.0.0.1:8080");
+}
+
+}  // namespace
+}  // namespace tenx::bench
