@@ -118,9 +118,10 @@ TEST(BenchCliErrors, BadTargetsAndFilesExitTwoWithTheReason) {
   EXPECT_THAT(r.err, HasSubstr("bad --duration"));
 }
 
-TEST(BenchCliErrors, UnreachableTargetCountsConnectErrorsAndExitsCleanly) {
+TEST(BenchCliErrors, UnreachableTargetCountsConnectErrorsAndSaysWhy) {
   const auto r = run_tenx({"bench", "-c", "2", "-d", "300ms", "http://127.0.0.1:1/"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot connect to 127.0.0.1:1: Connection refused"));
   EXPECT_THAT(r.out, HasSubstr("connect"));
   EXPECT_THAT(r.out, Not(HasSubstr("errors        none")));
 }

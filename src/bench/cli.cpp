@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -219,6 +220,15 @@ void add_commands(CLI::App& app, int& exit_code) {
       print_table(std::cout, summary);
       if (!json_path->empty()) write_file(*json_path, to_json(summary));
       if (!html_path->empty()) write_file(*html_path, to_html(summary));
+      if (results.total.responses == 0 && results.total.errors.total() > 0) {
+        // Not one response: say why plainly, and fail (scripts must not read zeros as data).
+        std::string why = "no response from " + plan.host_header;
+        if (results.total.errors.connect > 0 && results.total.connect_errno != 0)
+          why = "cannot connect to " + plan.host_header + ": " +
+                std::strerror(results.total.connect_errno);
+        std::cerr << "tenx bench: " << why << "\n";
+        exit_code = 1;
+      }
     } catch (const PlanError& e) {
       std::cerr << "tenx bench: " << e.what() << "\n";
       exit_code = 2;

@@ -194,7 +194,7 @@ class Worker {
     if (shared_.stop.load(std::memory_order_relaxed)) return;
     const int fd = ::socket(plan_.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      connect_failed(c, now);
+      connect_failed(c, now, errno);
       return;
     }
     int one = 1;
@@ -211,9 +211,10 @@ class Worker {
     const int rc =
         ::connect(fd, reinterpret_cast<const sockaddr*>(&plan_.address), plan_.address_len);
     if (rc != 0 && errno != EINPROGRESS) {
+      const int err = errno;
       ::close(fd);
       c.fd = -1;
-      connect_failed(c, now);
+      connect_failed(c, now, err);
       return;
     }
     c.state = Conn::State::connecting;
@@ -224,8 +225,9 @@ class Worker {
     c.want_write = true;
   }
 
-  void connect_failed(Conn& c, Ns now) {
+  void connect_failed(Conn& c, Ns now, int err) {
     c.state = Conn::State::closed;
+    stats.connect_errno = err;
     count_error(Fail::connect, now, 1);
     if (quota_ && !open_) ++sent_in_window_;  // a failed attempt uses up a request of -n
     c.connect_failures = std::min(c.connect_failures + 1, 8u);
@@ -248,7 +250,7 @@ class Worker {
       ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) {
         close(c);
-        connect_failed(c, now);
+        connect_failed(c, now, err);
         return;
       }
       if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
@@ -500,7 +502,7 @@ class Worker {
         case Conn::State::connecting:
           if (now - c.connect_start > timeout_ns_) {
             close(c);
-            connect_failed(c, now);
+            connect_failed(c, now, ETIMEDOUT);
           }
           break;
         case Conn::State::open:

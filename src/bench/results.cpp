@@ -18,6 +18,7 @@ void WorkerStats::merge_into(WorkerStats& out) const {
   out.bytes_in += bytes_in;
   out.bytes_out += bytes_out;
   out.unfinished += unfinished;
+  if (connect_errno != 0) out.connect_errno = connect_errno;
   auto add = [](const std::vector<std::uint64_t>& from, std::vector<std::uint64_t>& to) {
     if (to.size() < from.size()) to.resize(from.size());
     for (std::size_t i = 0; i < from.size(); ++i) to[i] += from[i];

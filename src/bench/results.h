@@ -21,7 +21,8 @@ struct WorkerStats {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t unfinished = 0;
-  std::vector<std::uint64_t> per_second;         // responses, by second of the window
+  int connect_errno = 0;                  // why the last failed connect failed (for the message)
+  std::vector<std::uint64_t> per_second;  // responses, by second of the window
   std::vector<std::uint64_t> errors_per_second;  // errors, by second of the window
 
   void merge_into(WorkerStats& out) const;
