@@ -27,15 +27,8 @@ done
 
 need wrk wrk
 need /usr/sbin/nginx nginx
-TENX=build/release/bin/tenx
-if [ ! -x "$TENX" ]; then
-  echo "bench: building tenx (release preset)"
-  cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
-fi
-
-WORK=$(mktemp -d)
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+use_tenx
+make_workdir
 
 BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
 NGINX_PORT=18481; TENX_PORT=18482

@@ -22,3 +22,18 @@ stop() {  # stop PID...: SIGTERM, wait, forget
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
   for p in "$@"; do wait "$p" 2>/dev/null || true; forget "$p"; done
 }
+# use_tenx: sets TENX (default build/release/bin/tenx; TENX=path measures another build) and
+# builds the release preset when the binary is missing.
+use_tenx() {
+  TENX=${TENX:-build/release/bin/tenx}
+  if [ ! -x "$TENX" ]; then
+    echo "bench: building tenx (release preset)"
+    cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
+  fi
+}
+# make_workdir: WORK=a fresh temporary directory; on exit every tracked process is stopped
+# and the directory removed.
+make_workdir() {
+  WORK=$(mktemp -d)
+  trap 'for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+}

@@ -9,10 +9,12 @@
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -62,6 +64,36 @@ struct RawListener {
     fd = -1;
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/"; }
+};
+
+// A server thread on a RawListener: for each connection it waits (up to 1 s) for the request,
+// runs `answer` on the socket, then closes it.
+class RawServer {
+ public:
+  explicit RawServer(std::function<void(int)> answer)
+      : thread_([this, answer = std::move(answer)] {
+          while (!stop_) {
+            pollfd p{listener_.fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            const int c = ::accept(listener_.fd, nullptr, nullptr);
+            if (c < 0) continue;
+            char buf[4096];
+            pollfd pc{c, POLLIN, 0};
+            if (::poll(&pc, 1, 1000) > 0) (void)::recv(c, buf, sizeof buf, 0);
+            answer(c);
+            ::close(c);
+          }
+        }) {}
+  ~RawServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::string url() const { return listener_.url(); }
+
+ private:
+  RawListener listener_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 TEST(Engine, ClosedLoopCountsEveryResponseAndItsStatus) {
@@ -177,53 +209,23 @@ TEST(Engine, ServerThatNeverAnswersCountsTimeouts) {
 }
 
 TEST(Engine, ServerThatResetsConnectionsCountsResets) {
-  RawListener l;
-  std::atomic<bool> stop{false};
-  std::thread server([&] {
-    while (!stop) {
-      pollfd p{l.fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const int c = ::accept(l.fd, nullptr, nullptr);
-      if (c < 0) continue;
-      char buf[4096];
-      pollfd pc{c, POLLIN, 0};
-      if (::poll(&pc, 1, 1000) > 0) (void)::recv(c, buf, sizeof buf, 0);
-      linger lg{1, 0};  // close with RST
-      ::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      ::close(c);
-    }
+  RawServer server([](int c) {
+    linger lg{1, 0};  // close with RST
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   });
-  auto plan = plan_from_url(l.url());
-  auto r = run(plan, quick(2, 500ms));
-  stop = true;
-  server.join();
+  auto r = run(plan_from_url(server.url()), quick(2, 500ms));
   EXPECT_GT(r.total.errors.reset, 0u);
   EXPECT_EQ(r.total.responses, 0u);
   EXPECT_EQ(r.total.errors.connect, 0u);
 }
 
 TEST(Engine, GarbageResponseCountsAsProtocolError) {
-  RawListener l;
-  std::atomic<bool> stop{false};
-  std::thread server([&] {
-    while (!stop) {
-      pollfd p{l.fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const int c = ::accept(l.fd, nullptr, nullptr);
-      if (c < 0) continue;
-      char buf[4096];
-      pollfd pc{c, POLLIN, 0};
-      if (::poll(&pc, 1, 1000) > 0) (void)::recv(c, buf, sizeof buf, 0);
-      const char junk[] = "NOT HTTP AT ALL\r\n\r\n";
-      (void)::send(c, junk, sizeof junk - 1, MSG_NOSIGNAL);
-      ::usleep(20'000);
-      ::close(c);
-    }
+  RawServer server([](int c) {
+    const char junk[] = "NOT HTTP AT ALL\r\n\r\n";
+    (void)::send(c, junk, sizeof junk - 1, MSG_NOSIGNAL);
+    ::usleep(20'000);
   });
-  auto plan = plan_from_url(l.url());
-  auto r = run(plan, quick(1, 300ms));
-  stop = true;
-  server.join();
+  auto r = run(plan_from_url(server.url()), quick(1, 300ms));
   EXPECT_GT(r.total.errors.protocol, 0u);
   EXPECT_EQ(r.total.responses, 0u);
 }
