@@ -1,4 +1,5 @@
 // tenx: one binary, subcommands. This file only wires the command line to the modules.
+#include "app/cli.h"
 #include "bench/cli.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
   });
 
   tenx::bench::add_commands(app, exit_code);
+  tenx::app::add_commands(app, exit_code);
 
   try {
     app.parse(argc, argv);

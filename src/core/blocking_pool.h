@@ -60,7 +60,7 @@ class BlockingPool {
                               [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
           });
           if (!queued) {
-            boost::asio::post(ex, [shared] { (*shared)(Result<R>(make_error_code(Errc::busy))); });
+            boost::asio::post(ex, [shared] { (*shared)(Result<R>(boost::system::in_place_error, make_error_code(Errc::busy))); });
           }
         },
         boost::asio::use_awaitable, std::move(fn));
@@ -74,10 +74,10 @@ class BlockingPool {
         fn();
         return {};
       } else {
-        return Result<R>(fn());
+        return Result<R>(boost::system::in_place_value, fn());
       }
     } catch (...) {
-      return Result<R>(make_error_code(Errc::internal));
+      return Result<R>(boost::system::in_place_error, make_error_code(Errc::internal));
     }
   }
   void worker();

@@ -25,6 +25,10 @@ class Category final : public boost::system::error_category {
         return "unavailable";
       case Errc::internal:
         return "internal error";
+      case Errc::conflict:
+        return "conflict with existing data";
+      case Errc::not_found:
+        return "not found";
     }
     return "unknown tenx error";
   }

@@ -20,6 +20,8 @@ enum class Errc {
   bad_input = 5,       // malformed data from outside
   unavailable = 6,     // nothing healthy to serve from
   internal = 7,        // a bug or an unexpected exception (logged)
+  conflict = 8,        // the write breaks a uniqueness rule (a duplicate)
+  not_found = 9,       // what was asked for does not exist
 };
 const boost::system::error_category& tenx_category() noexcept;
 inline error_code make_error_code(Errc e) noexcept {

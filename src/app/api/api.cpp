@@ -1,0 +1,169 @@
+#include "app/api/api.h"
+
+#include "app/api/detail.h"
+#include "core/log.h"
+#include "http/json.h"
+#include "http/server.h"
+#include "metrics/registry.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <ctime>
+
+namespace tenx::app {
+
+namespace detail {
+
+Reply error(unsigned status, std::string_view code, std::string_view message,
+            std::string_view field) {
+  Reply r;
+  r.status = status;
+  r.body = "{\"error\":";
+  http::append_json_string(r.body, code);
+  r.body += ",\"message\":";
+  http::append_json_string(r.body, message);
+  if (!field.empty()) {
+    r.body += ",\"field\":";
+    http::append_json_string(r.body, field);
+  }
+  r.body += '}';
+  return r;
+}
+
+Reply bad_field(std::string_view field, std::string_view message) {
+  return error(400, "bad_request", message, field);
+}
+
+Reply db_error(const error_code& ec) {
+  using core::Errc;
+  if (ec == core::make_error_code(Errc::not_found))
+    return error(404, "not_found", "no such record");
+  if (ec == core::make_error_code(Errc::conflict)) return error(409, "conflict", "already exists");
+  if (ec == core::make_error_code(Errc::busy) || ec == core::make_error_code(Errc::unavailable) ||
+      ec == core::make_error_code(Errc::timeout)) {
+    Reply r = error(503, "database_unavailable", "the database is busy or unreachable; try again");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  return error(500, "internal", "database error");
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string iso_time(std::int64_t us) {
+  const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us % 1'000'000);
+}
+
+std::optional<std::int64_t> int_param(std::string_view query, std::string_view key, std::int64_t lo,
+                                      std::int64_t hi, bool& bad) {
+  std::string v;
+  if (!http::query_param(query, key, v)) return std::nullopt;
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+    bad = true;
+    return std::nullopt;
+  }
+  return n;
+}
+
+bool has_param(std::string_view query, std::string_view key) {
+  std::string v;
+  return http::query_param(query, key, v);
+}
+
+void append_str(std::string& out, std::string_view key, std::string_view value, bool comma) {
+  if (comma) out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+  http::append_json_string(out, value);
+}
+
+void append_int(std::string& out, std::string_view key, std::int64_t value, bool comma) {
+  if (comma) out += ',';
+  fmt::format_to(std::back_inserter(out), "\"{}\":{}", key, value);
+}
+
+}  // namespace detail
+
+namespace {
+
+struct ApiMetrics {
+  metrics::Family& n_plus_one = metrics::Registry::global().counter(
+      "app_n_plus_one_total", "Requests that ran one statement more often than the threshold.",
+      {"statement"});
+  metrics::Family& queries = metrics::Registry::global().histogram(
+      "app_request_queries", "Statements per request, by route (as a histogram of counts).",
+      {"route"});
+  static ApiMetrics& get() {
+    static ApiMetrics m;
+    return m;
+  }
+};
+
+}  // namespace
+
+Api::Api(Database& db, ApiOptions options)
+    : db_(db), options_(std::move(options)), cursors_(options_.cursor_key) {}
+
+http::Handler Api::route(Method m) {
+  return [this, m](http::Exchange& ex) -> boost::asio::awaitable<void> {
+    QueryContext qc;
+    Reply r = co_await (this->*m)(ex, qc);
+    if (r.status == 0 || ex.responded()) co_return;
+    const auto [stmt, times] = qc.most_repeated();
+    if (times > options_.n_plus_one_threshold) {
+      // The guide's section 10 symptom: the same statement shape over and over in one request.
+      n_plus_one_.fetch_add(1, std::memory_order_relaxed);
+      ApiMetrics::get().n_plus_one.series({stmt_name(stmt)}).inc();
+      TENX_LOG_WARN(
+          "N+1 queries: {} {} ran {} {} times ({} statements in all); load them in one "
+          "statement (a join or IN list)",
+          ex.request().method_string, ex.route(), stmt_name(stmt), times, qc.total());
+      if (options_.debug_headers)
+        r.headers.emplace_back("X-N-Plus-One", std::string(stmt_name(stmt)));
+    }
+    if (options_.debug_headers) r.headers.emplace_back("X-Query-Count", std::to_string(qc.total()));
+    std::vector<http::Header> headers;
+    headers.reserve(r.headers.size());
+    for (const auto& [n, v] : r.headers) headers.push_back({n, v});
+    ex.respond(r.status, r.content_type, r.body, headers);
+  };
+}
+
+void Api::add_routes(http::Router& router) {
+  router.get("/api/posts", route(&Api::posts));
+  router.post("/api/posts", route(&Api::create_post));
+  router.get("/api/posts/naive", route(&Api::posts_naive));
+  router.get("/api/posts/trending", route(&Api::trending));
+  router.get("/api/posts/popular-weekly", route(&Api::popular_weekly));
+  router.post("/api/posts/{id}/like", route(&Api::like));
+  router.post("/api/posts/{id}/comments", route(&Api::comment));
+  router.get("/api/public/posts", route(&Api::public_posts));
+  router.get("/api/stats/posts", route(&Api::post_stats));
+  router.get("/api/users", route(&Api::users));
+  router.get("/api/user/profile", route(&Api::profile));
+  router.post("/api/register", route(&Api::register_user));
+  router.get("/debug/db/report", route(&Api::db_report));
+}
+
+boost::asio::awaitable<Reply> Api::db_report(http::Exchange& ex, QueryContext&) {
+  const auto peer = ex.peer_address();
+  if (!(peer.starts_with("127.") || peer == "::1"))
+    co_return detail::error(403, "forbidden", "the database report is served to loopback only");
+  Reply r;
+  r.body = report_json(db_.stats());
+  co_return r;
+}
+
+}  // namespace tenx::app

@@ -1,0 +1,99 @@
+#pragma once
+// The HTTP API of `tenx app` (guide sections 1, 4, 6 and 10): posts, users, likes, comments,
+// summaries, counts. Every endpoint is a method that returns a Reply; one wrapper (route())
+// gives it a QueryContext, then adds the debug headers (X-Query-Count), runs the N+1 check
+// and sends the reply. Handlers never build SQL: they call the Database's catalogue.
+//
+//   GET  /api/posts                 hybrid: ?page=N (N <= 10, offset with total and pages) or
+//                                   ?cursor=C (keyset); neither: the first page, cursor form
+//   GET  /api/posts/naive           the guide's N+1 example (one author query per post), kept
+//                                   for the detector and the benchmark
+//   GET  /api/public/posts          Cache-Control public + ETag (304 on If-None-Match)
+//   GET  /api/posts/trending        from the refreshed summary, with refreshed_at
+//   GET  /api/posts/popular-weekly  from the refreshed summary, with refreshed_at
+//   GET  /api/stats/posts?exact=    COUNT(*) or the estimate with its age
+//   GET  /api/users?fields=&limit=&after_id=   field filtering, bounded pages
+//   GET  /api/user/profile          bearer token; Cache-Control private, max-age=60
+//   POST /api/register              201 {id, username, token}
+//   POST /api/posts                 bearer token; 201
+//   POST /api/posts/{id}/like       bearer token; 201, 409 if already liked, 404 no such post
+//   POST /api/posts/{id}/comments   bearer token; 201
+//   GET  /debug/db/report           per-statement figures (loopback peers only)
+//
+// Errors are JSON {"error","message"} (+ "field" for validation): 400 bad input, 401 no or
+// bad token, 404 unknown id, 409 duplicate, 503 database busy or down.
+#include "app/cursor.h"
+#include "app/storage/database.h"
+#include "http/router.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tenx::app {
+
+struct ApiOptions {
+  int per_page_default = 20;
+  int per_page_max = 100;
+  int offset_max_page = 10;  // hybrid: offset up to this page, cursor beyond
+  bool debug_headers = false;
+  unsigned n_plus_one_threshold = 10;  // one statement more often than this in a request
+  std::string cursor_key = "tenx-default-cursor-key";
+};
+
+struct Reply {
+  unsigned status = 200;  // 0: the handler has responded itself (e.g. read_json_body's 413)
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class Api {
+ public:
+  Api(Database& db, ApiOptions options);
+  // Registers every endpoint on the router (the Api must outlive it).
+  void add_routes(http::Router& router);
+
+  // For the N+1 detector's tests and metrics: requests where it fired.
+  std::uint64_t n_plus_one_detected() const { return n_plus_one_.load(); }
+
+ private:
+  using Method = boost::asio::awaitable<Reply> (Api::*)(http::Exchange&, QueryContext&);
+  http::Handler route(Method m);
+
+  boost::asio::awaitable<Reply> posts(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> posts_naive(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> public_posts(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> trending(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> popular_weekly(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> post_stats(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> users(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> profile(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> register_user(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> create_post(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> like(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> comment(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> db_report(http::Exchange& ex, QueryContext& qc);
+
+  // The user a bearer token names, or an error reply.
+  struct Caller {
+    std::int64_t id = 0;
+    std::string username;
+    Rows row;  // user_by_token's row
+  };
+  boost::asio::awaitable<std::variant<Caller, Reply>> authenticate(http::Exchange& ex,
+                                                                   QueryContext& qc);
+  boost::asio::awaitable<Reply> feed_page(QueryContext& qc, Stmt s, std::vector<Value> params,
+                                          int per_page, int page);
+  boost::asio::awaitable<Reply> summary(QueryContext& qc, Stmt read, const char* name,
+                                        bool with_author);
+
+  Database& db_;
+  ApiOptions options_;
+  CursorCodec cursors_;
+  std::atomic<std::uint64_t> n_plus_one_{0};
+};
+
+}  // namespace tenx::app

@@ -1,0 +1,389 @@
+// Users and writes: registration (bearer tokens), the caller's profile, the field-filtered
+// user list, posts / likes / comments, and the count endpoint.
+#include "app/api/api.h"
+#include "app/api/detail.h"
+#include "http/json.h"
+#include "http/server.h"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+#include <boost/json/value.hpp>
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <set>
+#include <span>
+
+namespace tenx::app {
+
+using detail::append_int;
+using detail::append_str;
+using detail::args;
+using detail::bad_field;
+using detail::db_error;
+using detail::error;
+using detail::iso_time;
+
+namespace {
+
+// Tokens are 32 random bytes (hex); the table keeps only their 128-bit hash, so a copy of the
+// database does not hand out working tokens. (A fast hash is enough: the input has 256 bits of
+// entropy, nothing to guess.)
+std::string new_token() {
+  std::array<unsigned char, 32> raw{};
+  std::size_t got = 0;
+  while (got < raw.size()) {
+    const auto n = ::getrandom(raw.data() + got, raw.size() - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  std::string out;
+  for (auto b : raw) fmt::format_to(std::back_inserter(out), "{:02x}", b);
+  return out;
+}
+
+std::string token_hash(std::string_view token) {
+  const auto h = XXH3_128bits(token.data(), token.size());
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
+}
+
+bool valid_username(std::string_view s) {
+  return s.size() >= 3 && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+         });
+}
+
+// Reads the JSON object body; every key must be in `allowed`. On failure `err` holds the
+// reply (read_json_body has already answered 413 / 400 for bodies it refused).
+struct Body {
+  boost::json::object obj;
+  std::optional<Reply> err;
+  bool responded = false;
+};
+
+boost::asio::awaitable<Body> object_body(http::Exchange& ex,
+                                         std::span<const std::string_view> allowed) {
+  Body b;
+  auto v = co_await http::read_json_body(ex);
+  if (!v) {
+    b.responded = true;
+    co_return b;
+  }
+  if (!v->is_object()) {
+    b.err = error(400, "bad_request", "the body must be a JSON object");
+    co_return b;
+  }
+  b.obj = std::move(v->as_object());
+  for (const auto& kv : b.obj) {
+    if (std::find(allowed.begin(), allowed.end(), kv.key()) == allowed.end()) {
+      b.err = bad_field(kv.key(), fmt::format("unknown field \"{}\"", std::string_view(kv.key())));
+      co_return b;
+    }
+  }
+  co_return b;
+}
+
+// A string field: required (missing -> error), with a length range.
+std::optional<Reply> string_field(const boost::json::object& o, std::string_view key, bool required,
+                                  std::size_t min, std::size_t max, std::string& out) {
+  auto* v = o.if_contains(key);
+  if (!v || v->is_null()) {
+    if (required) return bad_field(key, fmt::format("{} is required", key));
+    return std::nullopt;
+  }
+  if (!v->is_string()) return bad_field(key, fmt::format("{} must be a string", key));
+  out = std::string(v->as_string());
+  if (out.size() < min || out.size() > max)
+    return bad_field(key, fmt::format("{} must be {} to {} characters", key, min, max));
+  return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 4> kRegisterFields = {"username", "email", "avatar_url",
+                                                             "bio"};
+constexpr std::array<std::string_view, 3> kPostFields = {"title", "body", "published"};
+constexpr std::array<std::string_view, 1> kCommentFields = {"body"};
+
+// The handler has answered already (read_json_body refused the body).
+Reply responded() {
+  Reply r;
+  r.status = 0;
+  return r;
+}
+
+std::optional<std::int64_t> path_id(http::Exchange& ex) {
+  auto v = ex.param("id");
+  if (!v) return std::nullopt;
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n <= 0) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+boost::asio::awaitable<std::variant<Api::Caller, Reply>> Api::authenticate(http::Exchange& ex,
+                                                                           QueryContext& qc) {
+  auto unauthorized = [](std::string_view why) {
+    Reply r = error(401, "unauthorized", why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  };
+  auto h = ex.request().headers.find("Authorization");
+  if (!h || h->size() < 7 || !http::iequals(h->substr(0, 7), "Bearer "))
+    co_return unauthorized("send Authorization: Bearer <token> (from POST /api/register)");
+  auto token = h->substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  if (token.size() != 64) co_return unauthorized("invalid token");
+  auto params1 = args(Value(token_hash(token)));
+  auto rows = co_await db_.query(Stmt::user_by_token, std::move(params1), &qc);
+  if (!rows) co_return db_error(rows.error());
+  if (rows->empty()) co_return unauthorized("invalid token");
+  co_return Caller{rows->integer(0, 0), std::string(rows->text(0, 1)), std::move(*rows)};
+}
+
+boost::asio::awaitable<Reply> Api::register_user(http::Exchange& ex, QueryContext& qc) {
+  auto body = co_await object_body(ex, kRegisterFields);
+  if (body.responded) co_return responded();
+  if (body.err) co_return *body.err;
+  std::string username, email, avatar, bio;
+  if (auto e = string_field(body.obj, "username", true, 3, 32, username)) co_return *e;
+  if (!valid_username(username))
+    co_return bad_field("username", "username may hold letters, digits, '_', '-' and '.'");
+  if (auto e = string_field(body.obj, "email", true, 3, 254, email)) co_return *e;
+  if (email.find('@') == std::string::npos || email.find_first_of(" \t\r\n") != std::string::npos)
+    co_return bad_field("email", "email must be an address like name@example.com");
+  if (auto e = string_field(body.obj, "avatar_url", false, 0, 500, avatar)) co_return *e;
+  if (auto e = string_field(body.obj, "bio", false, 0, 1000, bio)) co_return *e;
+  const auto token = new_token();
+  auto params2 =
+      args(Value(username), Value(email), avatar.empty() ? Value() : Value(avatar),
+           bio.empty() ? Value() : Value(bio), Value(token_hash(token)), Value(detail::now_us()));
+  auto rows = co_await db_.write(Stmt::user_insert, std::move(params2), &qc);
+  if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
+    co_return error(409, "conflict", "that username or email is already registered");
+  if (!rows) co_return db_error(rows.error());
+  Reply r;
+  r.status = 201;
+  r.body = "{";
+  append_int(r.body, "id", rows->integer(0, 0), false);
+  append_str(r.body, "username", username);
+  append_str(r.body, "token", token);
+  r.body += '}';
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::profile(http::Exchange& ex, QueryContext& qc) {
+  auto who = co_await authenticate(ex, qc);
+  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
+  const Rows* rows = &std::get<Caller>(who).row;
+  auto params3 = args(Value(rows->integer(0, 0)));
+  auto count = co_await db_.query(Stmt::user_post_count, std::move(params3), &qc);
+  if (!count) co_return db_error(count.error());
+  Reply r;
+  r.body = "{";
+  append_int(r.body, "id", rows->integer(0, 0), false);
+  append_str(r.body, "username", rows->text(0, 1));
+  append_str(r.body, "email", rows->text(0, 2));
+  append_str(r.body, "avatar_url", rows->text(0, 3));
+  append_str(r.body, "bio", rows->text(0, 4));
+  append_str(r.body, "created_at", iso_time(rows->integer(0, 5)));
+  append_int(r.body, "post_count", count->integer(0, 0));
+  r.body += '}';
+  // Only the caller's browser may keep it: the data is theirs (guide section 4).
+  r.headers.emplace_back("Cache-Control", "private, max-age=60");
+  r.headers.emplace_back("Vary", "Authorization");
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::users(http::Exchange& ex, QueryContext& qc) {
+  static constexpr std::array<std::string_view, 6> kFields = {
+      "id", "username", "email", "avatar_url", "bio", "created_at"};
+  const auto query = ex.request().query();
+  std::string fields_param;
+  std::vector<std::size_t> fields;  // column indexes of users_page
+  if (http::query_param(query, "fields", fields_param) && !fields_param.empty()) {
+    std::string_view rest = fields_param;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const auto f = rest.substr(0, comma);
+      auto it = std::find(kFields.begin(), kFields.end(), f);
+      if (it == kFields.end())
+        co_return bad_field("fields",
+                            fmt::format("unknown field \"{}\" (known: id, username, email, "
+                                        "avatar_url, bio, created_at)",
+                                        f));
+      const auto idx = static_cast<std::size_t>(it - kFields.begin());
+      if (std::find(fields.begin(), fields.end(), idx) == fields.end()) fields.push_back(idx);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  } else {
+    fields = {0, 1, 3};  // the guide's "after": id, username, avatar_url
+  }
+  bool bad = false;
+  const auto limit = detail::int_param(query, "limit", 1, options_.per_page_max, bad).value_or(20);
+  if (bad)
+    co_return bad_field(
+        "limit", fmt::format("limit must be an integer from 1 to {}", options_.per_page_max));
+  const auto after = detail::int_param(query, "after_id", 0, INT64_MAX, bad).value_or(0);
+  if (bad) co_return bad_field("after_id", "after_id must be a non-negative integer");
+  auto params4 = args(Value(after), Value(limit + 1));
+  auto rows = co_await db_.query(Stmt::users_page, std::move(params4), &qc);
+  if (!rows) co_return db_error(rows.error());
+  const bool more = rows->size() > static_cast<std::size_t>(limit);
+  const std::size_t n = more ? static_cast<std::size_t>(limit) : rows->size();
+  Reply r;
+  r.body = "{\"users\":[";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) r.body += ',';
+    r.body += '{';
+    bool first = true;
+    for (auto f : fields) {
+      if (f == 0) {
+        append_int(r.body, "id", rows->integer(i, 0), !first);
+      } else if (f == 5) {
+        append_str(r.body, "created_at", iso_time(rows->integer(i, 5)), !first);
+      } else if (rows->is_null(i, f)) {
+        r.body += first ? "" : ",";
+        fmt::format_to(std::back_inserter(r.body), "\"{}\":null", kFields[f]);
+      } else {
+        append_str(r.body, kFields[f], rows->text(i, f), !first);
+      }
+      first = false;
+    }
+    r.body += '}';
+  }
+  r.body += ']';
+  if (more)
+    append_int(r.body, "next_after_id", rows->integer(n - 1, 0));
+  else
+    r.body += ",\"next_after_id\":null";
+  r.body += '}';
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext& qc) {
+  auto who = co_await authenticate(ex, qc);
+  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
+  const auto& caller = std::get<Caller>(who);
+  auto body = co_await object_body(ex, kPostFields);
+  if (body.responded) co_return responded();
+  if (body.err) co_return *body.err;
+  std::string title, text;
+  if (auto e = string_field(body.obj, "title", true, 1, 200, title)) co_return *e;
+  if (auto e = string_field(body.obj, "body", true, 1, 20000, text)) co_return *e;
+  bool published = true;
+  if (auto* p = body.obj.if_contains("published")) {
+    if (!p->is_bool()) co_return bad_field("published", "published must be true or false");
+    published = p->as_bool();
+  }
+  const auto now = detail::now_us();
+  auto params5 = args(Value(caller.id), Value(title), Value(text),
+                      Value(std::int64_t{published ? 1 : 0}), Value(now));
+  auto rows = co_await db_.write(Stmt::post_insert, std::move(params5), &qc);
+  if (!rows) co_return db_error(rows.error());
+  Reply r;
+  r.status = 201;
+  r.body = "{";
+  append_int(r.body, "id", rows->integer(0, 0), false);
+  append_str(r.body, "title", title);
+  append_str(r.body, "body", text);
+  r.body += published ? ",\"published\":true" : ",\"published\":false";
+  append_str(r.body, "created_at", iso_time(now));
+  r.body += ",\"author\":{";
+  append_int(r.body, "id", caller.id, false);
+  append_str(r.body, "username", caller.username);
+  r.body += "}}";
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::like(http::Exchange& ex, QueryContext& qc) {
+  const auto id = path_id(ex);
+  if (!id) co_return bad_field("id", "the post id must be a positive integer");
+  auto who = co_await authenticate(ex, qc);
+  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
+  const auto& caller = std::get<Caller>(who);
+  auto params6 = args(Value(caller.id), Value(*id), Value(detail::now_us()));
+  auto rows = co_await db_.write(Stmt::like_insert, std::move(params6), &qc);
+  if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
+    co_return error(409, "conflict", fmt::format("you already like post {}", *id));
+  if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
+    co_return error(404, "not_found", fmt::format("no post {}", *id));
+  if (!rows) co_return db_error(rows.error());
+  Reply r;
+  r.status = 201;
+  r.body = "{";
+  append_int(r.body, "id", rows->integer(0, 0), false);
+  append_int(r.body, "post_id", *id);
+  append_int(r.body, "user_id", caller.id);
+  r.body += '}';
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::comment(http::Exchange& ex, QueryContext& qc) {
+  const auto id = path_id(ex);
+  if (!id) co_return bad_field("id", "the post id must be a positive integer");
+  auto who = co_await authenticate(ex, qc);
+  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
+  const auto& caller = std::get<Caller>(who);
+  auto body = co_await object_body(ex, kCommentFields);
+  if (body.responded) co_return responded();
+  if (body.err) co_return *body.err;
+  std::string text;
+  if (auto e = string_field(body.obj, "body", true, 1, 5000, text)) co_return *e;
+  const auto now = detail::now_us();
+  auto params7 = args(Value(caller.id), Value(*id), Value(text), Value(now));
+  auto rows = co_await db_.write(Stmt::comment_insert, std::move(params7), &qc);
+  if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
+    co_return error(404, "not_found", fmt::format("no post {}", *id));
+  if (!rows) co_return db_error(rows.error());
+  Reply r;
+  r.status = 201;
+  r.body = "{";
+  append_int(r.body, "id", rows->integer(0, 0), false);
+  append_int(r.body, "post_id", *id);
+  append_str(r.body, "body", text);
+  append_str(r.body, "created_at", iso_time(now));
+  append_str(r.body, "author", caller.username);
+  r.body += '}';
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Api::post_stats(http::Exchange& ex, QueryContext& qc) {
+  std::string exact_param;
+  bool exact = false;
+  if (http::query_param(ex.request().query(), "exact", exact_param)) {
+    if (exact_param == "true" || exact_param == "1")
+      exact = true;
+    else if (exact_param != "false" && exact_param != "0")
+      co_return bad_field("exact", "exact must be true or false");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto rows = co_await db_.query(exact ? Stmt::count_exact : Stmt::count_estimate, {}, &qc);
+  if (!rows) co_return db_error(rows.error());
+  const double took_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  Reply r;
+  r.body = "{";
+  append_int(r.body, "count", rows->integer(0, 0), false);
+  r.body += exact ? ",\"exact\":true" : ",\"exact\":false";
+  if (exact) {
+    append_str(r.body, "source", "COUNT(*)");
+  } else {
+    append_str(r.body, "source",
+               db_.engine() == "sqlite" ? "post_counts (kept by triggers)" : "pg_class.reltuples");
+    const auto as_of = rows->integer(0, 1);
+    if (as_of > 0) {
+      append_str(r.body, "as_of", iso_time(as_of));
+      r.body +=
+          fmt::format(",\"age_s\":{:.3f}", static_cast<double>(detail::now_us() - as_of) / 1e6);
+    } else {
+      r.body += ",\"as_of\":null,\"age_s\":null";
+    }
+  }
+  r.body += fmt::format(",\"took_ms\":{:.3f}}}", took_ms);
+  co_return r;
+}
+
+}  // namespace tenx::app

@@ -1,0 +1,497 @@
+// The API suite: every endpoint over a real database, through a real HTTP server on
+// 127.0.0.1, run once per storage engine (the parameter). Data comes from the seed generator
+// with a pinned clock, so it is the same on every run.
+#include "app/api/api.h"
+#include "app/seed.h"
+#include "app/storage/database.h"
+#include "http/router.h"
+#include "http/test_harness.h"
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+namespace tenx::app {
+namespace {
+
+using http::test_support::TestServer;
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+// The seed's clock: the real one (the summaries count "the last 7 days" from now), read once.
+const std::int64_t kNow = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+
+struct Resp {
+  unsigned status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (http::iequals(n, name)) return v;
+    return {};
+  }
+  json::value doc() const { return json::parse(body); }
+};
+
+// A fresh database per test: a temporary SQLite file.
+std::string fresh_database_url(const std::string& engine, const std::string& tag) {
+  if (engine == "sqlite") {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("tenx_api_" + std::to_string(::getpid()) + "_" + tag);
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return "sqlite://" + (dir / "t.db").string();
+  }
+  return {};
+}
+
+class ApiTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    url_ = fresh_database_url(GetParam(), info->name());
+    DatabaseOptions o;
+    db_ = open_database(DatabaseUrl::parse(url_), o);
+    ASSERT_TRUE(db_->migrate());
+    SeedOptions so;
+    so.users = 30;
+    so.posts = 120;
+    so.likes = 200;
+    so.comments = 60;
+    so.days = 10;
+    so.now_us = kNow - 1;
+    seed_ = seed_database(*db_, so);
+    ApiOptions ao;
+    ao.debug_headers = true;
+    api_ = std::make_unique<Api>(*db_, ao);
+    http::Router router;
+    api_->add_routes(router);
+    http::ServerLimits limits;
+    limits.max_body_bytes = 1 << 20;  // as `tenx app` sets it
+    server_ = std::make_unique<TestServer>(http::Router::into_handler(std::move(router)), limits);
+  }
+  void TearDown() override {
+    server_.reset();
+    api_.reset();
+    db_.reset();
+    if (url_.starts_with("sqlite://"))
+      std::filesystem::remove_all(std::filesystem::path(url_.substr(9)).parent_path());
+  }
+
+  Resp call(http::Verb method, std::string target, std::string body = {},
+            std::vector<std::pair<std::string, std::string>> headers = {}) {
+    const auto ep = server_->endpoint();
+    return server_->on_loop([=]() -> asio::awaitable<Resp> {
+      http::Client client(co_await asio::this_coro::executor);
+      std::vector<http::Header> hs;
+      for (const auto& [n, v] : headers) hs.push_back({n, v});
+      if (!body.empty()) hs.push_back({"Content-Type", "application/json"});
+      http::ClientRequest req;
+      req.method = method;
+      req.target = target;
+      req.headers = hs;
+      req.body = body;
+      auto r = co_await client.request(ep, req);
+      Resp out;
+      if (!r) co_return out;
+      out.status = r->status;
+      out.body = r->body;
+      out.headers = r->headers;
+      co_return out;
+    });
+  }
+  Resp get(std::string target, std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return call(http::Verb::get, std::move(target), {}, std::move(headers));
+  }
+  Resp post(std::string target, std::string body,
+            std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return call(http::Verb::post, std::move(target), std::move(body), std::move(headers));
+  }
+  // Registers a user; returns its bearer header.
+  std::pair<std::string, std::string> login(const std::string& name) {
+    auto r = post("/api/register",
+                  R"({"username":")" + name + R"(","email":")" + name + R"(@example.com"})");
+    EXPECT_EQ(r.status, 201u) << r.body;
+    return {"Authorization", "Bearer " + std::string(r.doc().at("token").as_string())};
+  }
+  // Every post id of the feed, following next_cursor.
+  std::vector<std::int64_t> walk_cursor(int per_page) {
+    std::vector<std::int64_t> ids;
+    std::string target = "/api/posts?per_page=" + std::to_string(per_page);
+    for (int guard = 0; guard < 1000; ++guard) {
+      auto r = get(target);
+      EXPECT_EQ(r.status, 200u) << r.body;
+      auto d = r.doc();
+      for (const auto& p : d.at("posts").as_array()) ids.push_back(p.at("id").as_int64());
+      if (!d.at("has_next").as_bool()) break;
+      target = "/api/posts?per_page=" + std::to_string(per_page) +
+               "&cursor=" + std::string(d.at("next_cursor").as_string());
+    }
+    return ids;
+  }
+
+  std::string url_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<TestServer> server_;
+  SeedReport seed_;
+};
+
+TEST_P(ApiTest, FirstPageIsInCursorFormWithAuthorsFromOneQuery) {
+  auto r = get("/api/posts");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto d = r.doc();
+  const auto& posts = d.at("posts").as_array();
+  ASSERT_EQ(posts.size(), 20u);
+  EXPECT_TRUE(d.at("has_next").as_bool());
+  EXPECT_TRUE(d.at("next_cursor").is_string());
+  EXPECT_FALSE(d.as_object().contains("total"));
+  std::string prev = "9999";
+  for (const auto& p : posts) {
+    EXPECT_FALSE(p.at("author").at("username").as_string().empty());
+    const std::string at(p.at("created_at").as_string());
+    EXPECT_LE(at, prev);
+    prev = at;
+  }
+  EXPECT_EQ(r.header("X-Query-Count"), "1");
+}
+
+TEST_P(ApiTest, CursorWalkSeesEveryPublishedPostOnceNewestFirst) {
+  const auto ids = walk_cursor(7);
+  EXPECT_EQ(static_cast<std::int64_t>(ids.size()), seed_.published);
+  EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), ids.size());
+  // Seeded ids follow time, so newest first is descending ids.
+  EXPECT_TRUE(std::is_sorted(ids.rbegin(), ids.rend()));
+}
+
+TEST_P(ApiTest, QueryCountIsConstantInPerPage) {
+  EXPECT_EQ(get("/api/posts?per_page=5").header("X-Query-Count"), "1");
+  EXPECT_EQ(get("/api/posts?per_page=50").header("X-Query-Count"), "1");
+  // The offset form adds one: the maintained count.
+  EXPECT_EQ(get("/api/posts?page=2&per_page=50").header("X-Query-Count"), "2");
+  EXPECT_EQ(api_->n_plus_one_detected(), 0u);
+}
+
+TEST_P(ApiTest, NPlusOneDetectorFiresOnTheNaivePath) {
+  auto r = get("/api/posts/naive?per_page=20");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("X-Query-Count"), "21");
+  EXPECT_EQ(r.header("X-N-Plus-One"), "user_by_id");
+  EXPECT_EQ(api_->n_plus_one_detected(), 1u);
+  // Same posts and authors as the eager feed.
+  auto eager = get("/api/posts?per_page=20");
+  EXPECT_EQ(r.doc().at("posts"), eager.doc().at("posts"));
+  // Under the threshold it stays quiet.
+  EXPECT_EQ(get("/api/posts/naive?per_page=5").header("X-N-Plus-One"), "");
+  EXPECT_EQ(api_->n_plus_one_detected(), 1u);
+}
+
+TEST_P(ApiTest, OffsetPagesCarryTotalAndStopAtTheHybridLimit) {
+  auto r = get("/api/posts?page=2&per_page=10");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto d = r.doc();
+  EXPECT_EQ(d.at("page").as_int64(), 2);
+  EXPECT_EQ(d.at("per_page").as_int64(), 10);
+  EXPECT_EQ(d.at("total").as_int64(), seed_.published);
+  EXPECT_EQ(d.at("pages").as_int64(), (seed_.published + 9) / 10);
+  // Page 2 is the walk's second ten.
+  const auto ids = walk_cursor(10);
+  EXPECT_EQ(d.at("posts").as_array()[0].at("id").as_int64(), ids[10]);
+  // Beyond page 10: the cursor's job.
+  auto deep = get("/api/posts?page=11");
+  EXPECT_EQ(deep.status, 400u);
+  EXPECT_EQ(deep.doc().at("field").as_string(), "page");
+  EXPECT_EQ(get("/api/posts?page=1&cursor=x").status, 400u);
+}
+
+TEST_P(ApiTest, TamperedOrMalformedCursorsAre400) {
+  auto first = get("/api/posts?per_page=3").doc();
+  std::string cursor(first.at("next_cursor").as_string());
+  EXPECT_EQ(get("/api/posts?cursor=" + cursor).status, 200u);
+  std::string flipped = cursor;
+  flipped[5] = flipped[5] == 'A' ? 'B' : 'A';
+  for (const std::string& bad : {flipped, cursor.substr(1), cursor + "A", std::string("abc"),
+                                 std::string(""), std::string("%27%20OR%201%3D1%20--")}) {
+    auto r = get("/api/posts?cursor=" + bad);
+    EXPECT_EQ(r.status, 400u) << bad;
+    EXPECT_EQ(r.doc().at("field").as_string(), "cursor");
+  }
+}
+
+TEST_P(ApiTest, PerPageIsBounded) {
+  for (const char* bad : {"0", "101", "abc", "-5", "20;DROP%20TABLE%20posts"}) {
+    auto r = get(std::string("/api/posts?per_page=") + bad);
+    EXPECT_EQ(r.status, 400u) << bad;
+    EXPECT_EQ(r.doc().at("field").as_string(), "per_page");
+  }
+  EXPECT_EQ(get("/api/posts?per_page=100").doc().at("posts").as_array().size(),
+            std::min<std::size_t>(100, static_cast<std::size_t>(seed_.published)));
+}
+
+// Pagination under concurrent inserts: new posts arrive between page requests. The cursor
+// continues from where it was: no post repeats, none of the original ones is skipped. The
+// offset shifts: the next page starts with posts already seen.
+TEST_P(ApiTest, CursorNeverRepeatsOrSkipsUnderInsertsOffsetDoes) {
+  auto who = login("writer");
+  std::vector<std::int64_t> seen;
+  std::string target = "/api/posts?per_page=10";
+  int inserted = 0;
+  for (int guard = 0; guard < 100; ++guard) {
+    auto d = get(target).doc();
+    for (const auto& p : d.at("posts").as_array()) seen.push_back(p.at("id").as_int64());
+    for (int i = 0; i < 3; ++i, ++inserted)
+      ASSERT_EQ(
+          post("/api/posts", R"({"title":"new","body":"inserted while paging"})", {who}).status,
+          201u);
+    if (!d.at("has_next").as_bool()) break;
+    target = "/api/posts?per_page=10&cursor=" + std::string(d.at("next_cursor").as_string());
+  }
+  EXPECT_GT(inserted, 10);
+  EXPECT_EQ(std::set<std::int64_t>(seen.begin(), seen.end()).size(), seen.size())
+      << "a post repeated";
+  EXPECT_EQ(static_cast<std::int64_t>(seen.size()), seed_.published) << "a post was skipped";
+
+  auto page1 = get("/api/posts?page=1&per_page=10").doc();
+  ASSERT_EQ(post("/api/posts", R"({"title":"shift","body":"one more"})", {who}).status, 201u);
+  auto page2 = get("/api/posts?page=2&per_page=10").doc();
+  EXPECT_EQ(page2.at("posts").as_array()[0].at("id"), page1.at("posts").as_array()[9].at("id"))
+      << "offset pagination shows the last post of page 1 again after an insert";
+}
+
+TEST_P(ApiTest, PostsWithTheSameTimestampArePagedWithoutLoss) {
+  // Ten posts at one instant, newer than the seed: the id breaks the tie.
+  std::vector<std::int64_t> tied;
+  for (int i = 0; i < 10; ++i) {
+    auto id = server_->on_loop([&]() -> asio::awaitable<std::int64_t> {
+      std::vector<Value> params{Value(std::int64_t{1}), Value("t"), Value("b"),
+                                Value(std::int64_t{1}), Value(kNow + 5)};
+      auto r = co_await db_->write(Stmt::post_insert, std::move(params));
+      co_return r ? r->integer(0, 0) : -1;
+    });
+    tied.push_back(id);
+  }
+  const auto ids = walk_cursor(3);
+  for (auto t : tied) EXPECT_EQ(std::count(ids.begin(), ids.end(), t), 1) << t;
+  EXPECT_EQ(static_cast<std::int64_t>(ids.size()), seed_.published + 10);
+}
+
+TEST_P(ApiTest, RegisterValidatesAndRefusesDuplicates) {
+  auto ok = post("/api/register", R"({"username":"ann","email":"ann@example.com","bio":"hi"})");
+  ASSERT_EQ(ok.status, 201u) << ok.body;
+  EXPECT_EQ(ok.doc().at("token").as_string().size(), 64u);
+  EXPECT_EQ(post("/api/register", R"({"username":"ann","email":"other@example.com"})").status,
+            409u);
+  struct Case {
+    std::string body;
+    unsigned status;
+    std::string field;
+  };
+  for (const auto& c : std::vector<Case>{
+           {R"({"username":"bo","email":"b@example.com"})", 400, "username"},
+           {R"({"username":"b o b","email":"b@example.com"})", 400, "username"},
+           {R"({"username":"bob'; DROP TABLE users;--","email":"b@example.com"})", 400, "username"},
+           {R"({"username":42,"email":"b@example.com"})", 400, "username"},
+           {R"({"username":"bob"})", 400, "email"},
+           {R"({"username":"bob","email":"nope"})", 400, "email"},
+           {R"({"username":"bob","email":"b@example.com","admin":true})", 400, "admin"},
+           {R"([1,2])", 400, ""},
+           {R"({"username":)", 400, ""},
+       }) {
+    auto r = post("/api/register", c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    if (!c.field.empty()) {
+      EXPECT_EQ(r.doc().at("field").as_string(), c.field) << c.body;
+    }
+  }
+  // A body over the app's limit (1 MiB) is refused before parsing.
+  EXPECT_EQ(post("/api/register", std::string(2 << 20, ' ')).status, 413u);
+  // The table is intact after all that.
+  EXPECT_EQ(get("/api/users?limit=100&after_id=30").doc().at("users").as_array().size(), 1u);
+}
+
+TEST_P(ApiTest, ProfileNeedsTheTokenAndIsPrivate) {
+  auto none = get("/api/user/profile");
+  EXPECT_EQ(none.status, 401u);
+  EXPECT_EQ(none.header("WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(get("/api/user/profile", {{"Authorization", "Bearer " + std::string(64, 'a')}}).status,
+            401u);
+  EXPECT_EQ(get("/api/user/profile", {{"Authorization", "Basic abc"}}).status, 401u);
+  auto who = login("carol");
+  auto r = get("/api/user/profile", {who});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.doc().at("username").as_string(), "carol");
+  EXPECT_EQ(r.doc().at("post_count").as_int64(), 0);
+  EXPECT_EQ(r.header("Cache-Control"), "private, max-age=60");
+}
+
+TEST_P(ApiTest, NewPostLeadsTheFeedLikesAndCommentsFollowTheRules) {
+  auto who = login("dave");
+  EXPECT_EQ(post("/api/posts", R"({"title":"x","body":"y"})").status, 401u);
+  EXPECT_EQ(post("/api/posts", R"({"title":"","body":"y"})", {who}).status, 400u);
+  EXPECT_EQ(post("/api/posts", R"({"title":"x","body":"y","published":"yes"})", {who}).status,
+            400u);
+  auto created =
+      post("/api/posts", R"({"title":"Robert'); DROP TABLE posts;--","body":"hello"})", {who});
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const auto id = created.doc().at("id").as_int64();
+  auto first = get("/api/posts?per_page=1").doc().at("posts").as_array()[0];
+  EXPECT_EQ(first.at("id").as_int64(), id);
+  EXPECT_EQ(first.at("title").as_string(), "Robert'); DROP TABLE posts;--");
+  EXPECT_EQ(first.at("author").at("username").as_string(), "dave");
+  // A draft stays out of the feed.
+  auto draft = post("/api/posts", R"({"title":"draft","body":"d","published":false})", {who});
+  ASSERT_EQ(draft.status, 201u);
+  EXPECT_EQ(get("/api/posts?per_page=1").doc().at("posts").as_array()[0].at("id").as_int64(), id);
+
+  const auto like_path = "/api/posts/" + std::to_string(id) + "/like";
+  EXPECT_EQ(post(like_path, "{}", {who}).status, 201u);
+  auto again = post(like_path, "{}", {who});
+  EXPECT_EQ(again.status, 409u);
+  EXPECT_EQ(again.doc().at("error").as_string(), "conflict");
+  EXPECT_EQ(post("/api/posts/999999/like", "{}", {who}).status, 404u);
+  EXPECT_EQ(post("/api/posts/abc/like", "{}", {who}).status, 400u);
+  EXPECT_EQ(post("/api/posts/-1/like", "{}", {who}).status, 400u);
+  EXPECT_EQ(post(like_path, "{}").status, 401u);
+
+  const auto comment_path = "/api/posts/" + std::to_string(id) + "/comments";
+  EXPECT_EQ(post(comment_path, R"({"body":"nice"})", {who}).status, 201u);
+  EXPECT_EQ(post(comment_path, R"({"body":""})", {who}).status, 400u);
+  EXPECT_EQ(post(comment_path, R"({"text":"nice"})", {who}).status, 400u);
+  EXPECT_EQ(post("/api/posts/999999/comments", R"({"body":"x"})", {who}).status, 404u);
+  EXPECT_EQ(get("/api/user/profile", {who}).doc().at("post_count").as_int64(), 2);
+}
+
+TEST_P(ApiTest, PublicPostsAreCacheableWithAnEtag) {
+  auto r = get("/api/public/posts");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("Cache-Control"), "public, max-age=300, s-maxage=600");
+  const auto etag = r.header("ETag");
+  ASSERT_FALSE(etag.empty());
+  auto again = get("/api/public/posts", {{"If-None-Match", etag}});
+  EXPECT_EQ(again.status, 304u);
+  EXPECT_EQ(again.body, "");
+  EXPECT_EQ(again.header("ETag"), etag);
+  EXPECT_EQ(get("/api/public/posts", {{"If-None-Match", "\"other\", W/" + etag}}).status, 304u);
+  EXPECT_EQ(get("/api/public/posts", {{"If-None-Match", "\"other\""}}).status, 200u);
+}
+
+TEST_P(ApiTest, SummariesComeFromTheRefreshAndSayWhen) {
+  auto before = get("/api/posts/popular-weekly").doc();
+  EXPECT_TRUE(before.at("refreshed_at").is_null());
+  EXPECT_TRUE(before.at("posts").as_array().empty());
+  ASSERT_TRUE(server_->on_loop([&]() -> asio::awaitable<bool> {
+    auto r = co_await db_->refresh_summaries();
+    co_return bool(r);
+  }));
+  auto weekly = get("/api/posts/popular-weekly").doc();
+  EXPECT_TRUE(weekly.at("refreshed_at").is_string());
+  const auto& posts = weekly.at("posts").as_array();
+  ASSERT_FALSE(posts.empty());
+  for (std::size_t i = 1; i < posts.size(); ++i)
+    EXPECT_GE(posts[i - 1].at("like_count").as_int64(), posts[i].at("like_count").as_int64());
+  auto trending = get("/api/posts/trending").doc();
+  EXPECT_TRUE(trending.at("refreshed_at").is_string());
+}
+
+TEST_P(ApiTest, ExactAndEstimatedCountsAgreeOnAQuietTable) {
+  auto exact = get("/api/stats/posts?exact=true").doc();
+  auto est = get("/api/stats/posts?exact=false").doc();
+  EXPECT_EQ(exact.at("count").as_int64(), seed_.published);
+  EXPECT_EQ(est.at("count").as_int64(), seed_.published);
+  EXPECT_TRUE(exact.at("exact").as_bool());
+  EXPECT_FALSE(est.at("exact").as_bool());
+  EXPECT_EQ(get("/api/stats/posts?exact=maybe").status, 400u);
+}
+
+TEST_P(ApiTest, UsersListReturnsOnlyTheFieldsAskedForInBoundedPages) {
+  auto r = get("/api/users?fields=id,username&limit=5");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto d = r.doc();
+  const auto& users = d.at("users").as_array();
+  ASSERT_EQ(users.size(), 5u);
+  for (const auto& u : users) EXPECT_EQ(u.as_object().size(), 2u);
+  EXPECT_EQ(d.at("next_after_id").as_int64(), 5);
+  auto next = get("/api/users?fields=id&limit=5&after_id=5").doc();
+  EXPECT_EQ(next.at("users").as_array()[0].at("id").as_int64(), 6);
+  auto dflt = get("/api/users").doc();
+  EXPECT_EQ(dflt.at("users").as_array().size(), 20u);
+  EXPECT_EQ(dflt.at("users").as_array()[0].as_object().size(), 3u);  // id, username, avatar_url
+  EXPECT_EQ(get("/api/users?fields=id,password").status, 400u);
+  EXPECT_EQ(get("/api/users?fields=id%3BDROP%20TABLE%20users").status, 400u);
+  EXPECT_EQ(get("/api/users?limit=1000").status, 400u);
+  EXPECT_EQ(get("/api/users?after_id=-1").status, 400u);
+}
+
+TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
+  get("/api/posts");
+  auto r = get("/debug/db/report");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find("\"feed_first\""), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+// Migrations from several processes at once: every version is applied exactly once.
+TEST(Migrations, ConcurrentInstancesApplyEachVersionOnce) {
+  const auto url = fresh_database_url("sqlite", "migrations");
+  std::vector<std::unique_ptr<Database>> dbs;
+  for (int i = 0; i < 4; ++i) dbs.push_back(open_database(DatabaseUrl::parse(url), {}));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (auto& db : dbs) threads.emplace_back([&, d = db.get()] { ok += d->migrate().has_value(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  auto n = dbs[0]->table_rows("schema_migrations");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1);
+  dbs.clear();
+  std::filesystem::remove_all(std::filesystem::path(url.substr(9)).parent_path());
+}
+
+TEST(Seed, SameOptionsGiveTheSameData) {
+  std::vector<std::string> firsts;
+  for (int i = 0; i < 2; ++i) {
+    const auto url = fresh_database_url("sqlite", "seed" + std::to_string(i));
+    auto db = open_database(DatabaseUrl::parse(url), {});
+    ASSERT_TRUE(db->migrate());
+    SeedOptions so;
+    so.users = 20;
+    so.posts = 50;
+    so.now_us = kNow;
+    auto rep = seed_database(*db, so);
+    EXPECT_EQ(rep.posts, 50);
+    EXPECT_NEAR(static_cast<double>(rep.published) / 50, 0.6, 0.2);
+    EXPECT_THROW(seed_database(*db, so), std::runtime_error) << "seeding twice must be refused";
+    auto rows = *db->table_rows("likes");
+    firsts.push_back(std::to_string(rep.published) + "/" + std::to_string(rows));
+    db.reset();
+    std::filesystem::remove_all(std::filesystem::path(url.substr(9)).parent_path());
+  }
+  EXPECT_EQ(firsts[0], firsts[1]);
+}
+
+TEST(DatabaseUrl, ParsesEnginesAndRejectsTheRest) {
+  auto s = DatabaseUrl::parse("sqlite://data/tenx.db");
+  EXPECT_EQ(s.kind, DatabaseUrl::Kind::sqlite);
+  EXPECT_EQ(s.path, "data/tenx.db");
+  auto p = DatabaseUrl::parse(
+      "postgresql://app@127.0.0.1:5432/tenx?replica=127.0.0.1:5433&sslmode=disable");
+  EXPECT_EQ(p.kind, DatabaseUrl::Kind::postgres);
+  EXPECT_EQ(p.conninfo, "postgresql://app@127.0.0.1:5432/tenx?sslmode=disable");
+  ASSERT_EQ(p.replicas.size(), 1u);
+  EXPECT_EQ(p.replicas[0], "postgresql://app@127.0.0.1:5433/tenx");
+  EXPECT_THROW(DatabaseUrl::parse("mysql://x"), std::invalid_argument);
+  EXPECT_THROW(DatabaseUrl::parse("sqlite://"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tenx::app

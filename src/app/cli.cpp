@@ -1,0 +1,238 @@
+#include "app/cli.h"
+
+#include "app/app.h"
+#include "app/seed.h"
+#include "app/storage/database.h"
+#include "app/up.h"
+#include "http/client.h"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/url/parse.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace tenx::app {
+
+namespace {
+
+namespace asio = boost::asio;
+
+// Opens and migrates the database a command names; throws std::runtime_error.
+std::unique_ptr<Database> open_migrated(const std::string& url_text) {
+  auto url = DatabaseUrl::parse(url_text);
+  DatabaseOptions o;
+  o.read_threads = 1;
+  auto db = open_database(url, o);
+  if (!db->migrate()) throw std::runtime_error("schema migration failed");
+  return db;
+}
+
+// GET url -> body (a one-off request for the CLI). Throws std::runtime_error.
+std::string http_get(const std::string& url_text) {
+  auto u = boost::urls::parse_uri(url_text);
+  if (!u || u->scheme() != "http") throw std::runtime_error("bad URL " + url_text);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(std::string(u->host()), ec);
+  if (ec) throw std::runtime_error("the app URL needs a numeric host: " + url_text);
+  const asio::ip::tcp::endpoint ep(
+      addr, u->has_port() ? static_cast<unsigned short>(u->port_number()) : 80);
+  std::string path = std::string(u->encoded_path());
+  asio::io_context ioc;
+  std::string out, err;
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        http::Client client(ioc.get_executor());
+        http::ClientRequest req;
+        req.target = path;
+        auto r = co_await client.request(ep, req);
+        if (!r)
+          err = r.error().message();
+        else if (r->status != 200)
+          err = fmt::format("HTTP {}: {}", r->status, r->body);
+        else
+          out = std::move(r->body);
+      },
+      asio::detached);
+  ioc.run();
+  if (!err.empty()) throw std::runtime_error(url_text + ": " + err);
+  return out;
+}
+
+}  // namespace
+
+void add_commands(CLI::App& root, int& exit_code) {
+  auto* cmd =
+      root.add_subcommand("app", "Run an app instance (the guide's API on SQLite or PostgreSQL)");
+  auto o = std::make_shared<AppOptions>();
+  cmd->add_option("--listen", o->listen, "Listen address")->capture_default_str();
+  cmd->add_option("--database", o->database, "sqlite://PATH or postgresql://...")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Event-loop threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--debug-headers", o->debug_headers,
+                "X-Query-Count (and X-N-Plus-One) on responses");
+  auto slow_ms = std::make_shared<int>(100);
+  cmd->add_option("--slow-query-ms", *slow_ms, "Log statements slower than this")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3'600'000));
+  cmd->add_option("--n-plus-one", o->n_plus_one_threshold,
+                  "Warn when one statement runs more often in a request")
+      ->capture_default_str();
+  auto refresh_s = std::make_shared<int>(60);
+  cmd->add_option("--refresh-interval", *refresh_s, "Seconds between summary refreshes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--read-threads", o->read_threads, "SQLite reader threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--cursor-key", o->cursor_key,
+                  "Key of the cursor integrity tag (same on every instance)");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
+      ->capture_default_str();
+  cmd->add_option("--access-log", o->access_log, "off, stdout, stderr or a file")
+      ->capture_default_str();
+  cmd->add_option("--health-min-disk-mb", o->health_min_disk_mb,
+                  "Unhealthy below this much free disk")
+      ->capture_default_str();
+  cmd->require_subcommand(0, 1);
+  cmd->callback([cmd, o, slow_ms, refresh_s, &exit_code] {
+    if (!cmd->get_subcommands().empty()) return;
+    o->slow_query = std::chrono::milliseconds(*slow_ms);
+    o->refresh_interval = std::chrono::seconds(*refresh_s);
+    exit_code = run(*o);
+  });
+
+  // tenx app seed
+  auto* seed = cmd->add_subcommand("seed", "Fill an empty database with generated data");
+  auto so = std::make_shared<SeedOptions>();
+  auto seed_db = std::make_shared<std::string>("sqlite://data/tenx.db");
+  seed->add_option("--database", *seed_db, "Database URL")->capture_default_str();
+  seed->add_option("--users", so->users, "Users")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}));
+  seed->add_option("--posts", so->posts, "Posts (40 % drafts)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  seed->add_option("--likes", so->likes, "Likes (default: as many as posts)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  seed->add_option("--comments", so->comments, "Comments (default: half the posts)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  seed->add_option("--seed", so->seed, "Random seed (the same seed gives the same data)")
+      ->capture_default_str();
+  seed->callback([so, seed_db, &exit_code] {
+    try {
+      auto db = open_migrated(*seed_db);
+      auto rep = seed_database(*db, *so, [](std::string_view table, std::int64_t n) {
+        std::cerr << "\r  " << table << ": " << n << std::flush;
+      });
+      std::cerr << "\r\033[K";
+      std::cout << fmt::format(
+          "seeded {} users, {} posts ({} published), {} likes, {} comments in {:.1f} s\n",
+          rep.users, rep.posts, rep.published, rep.likes, rep.comments, rep.seconds);
+    } catch (const std::exception& e) {
+      std::cerr << "tenx app seed: " << e.what() << "\n";
+      exit_code = 1;
+    }
+  });
+
+  // tenx app db explain | report | lint
+  auto* dbc = cmd->add_subcommand("db", "Look into the database: explain, report, lint");
+  dbc->require_subcommand(1);
+  auto db_url = std::make_shared<std::string>("sqlite://data/tenx.db");
+  auto* explain = dbc->add_subcommand(
+      "explain", "EXPLAIN a statement (ANALYZE on PostgreSQL, QUERY PLAN on SQLite)");
+  auto sql = std::make_shared<std::string>();
+  explain->add_option("SQL", *sql, "The statement, or a catalogue name such as feed_after")
+      ->required();
+  explain->add_option("--database", *db_url, "Database URL")->capture_default_str();
+  explain->callback([sql, db_url, &exit_code] {
+    try {
+      auto db = open_migrated(*db_url);
+      std::string text = *sql;
+      for (std::size_t i = 0; i < kStmtCount; ++i)
+        if (stmt_name(static_cast<Stmt>(i)) == text) text = *db->sql_of(static_cast<Stmt>(i));
+      auto plan = db->explain(text);
+      if (!plan) {
+        std::cerr << "tenx app db explain: the database refused the statement (see the log)\n";
+        exit_code = 2;
+        return;
+      }
+      std::cout << plan->text;
+      if (plan->full_scan) std::cout << "note: reads a whole table (no index used)\n";
+    } catch (const std::exception& e) {
+      std::cerr << "tenx app db explain: " << e.what() << "\n";
+      exit_code = 1;
+    }
+  });
+
+  auto app_url = std::make_shared<std::string>("http://127.0.0.1:9001");
+  auto* report =
+      dbc->add_subcommand("report", "Slowest and most frequent statements of a running app");
+  report->add_option("--app", *app_url, "The app instance to ask")->capture_default_str();
+  report->callback([app_url, &exit_code] {
+    try {
+      std::cout << report_text(http_get(*app_url + "/debug/db/report"));
+    } catch (const std::exception& e) {
+      std::cerr << "tenx app db report: " << e.what() << "\n";
+      exit_code = 1;
+    }
+  });
+
+  auto* lint = dbc->add_subcommand(
+      "lint", "Foreign keys without an index; statements that scan whole tables");
+  lint->add_option("--database", *db_url, "Database URL")->capture_default_str();
+  auto lint_app = std::make_shared<std::string>();
+  lint->add_option("--app", *lint_app, "Also check the slow statements of this running app");
+  lint->callback([db_url, lint_app, &exit_code] {
+    try {
+      auto db = open_migrated(*db_url);
+      auto fk = db->lint_foreign_keys();
+      if (!fk) throw std::runtime_error("cannot read the schema");
+      std::vector<LintFinding> findings = *fk;
+      std::vector<std::string> slow;  // names of statements the app found slow
+      if (!lint_app->empty()) {
+        const auto report = http_get(*lint_app + "/debug/db/report");
+        for (std::size_t i = 0; i < kStmtCount; ++i) {
+          const auto name = std::string(stmt_name(static_cast<Stmt>(i)));
+          const auto at = report.find("\"statement\":\"" + name + "\"");
+          if (at == std::string::npos) continue;
+          const auto s = report.find("\"slow\":", at);
+          if (s != std::string::npos && report.compare(s + 7, 1, "0") != 0) slow.push_back(name);
+        }
+      }
+      for (std::size_t i = 0; i < kStmtCount; ++i) {
+        const auto s = static_cast<Stmt>(i);
+        const bool checked =
+            lint_app->empty() || std::find(slow.begin(), slow.end(), stmt_name(s)) != slow.end();
+        if (!checked) continue;
+        auto plan = db->explain(*db->sql_of(s));
+        if (!plan || !plan->full_scan) continue;
+        // The summaries are small by construction (at most 100 rows): reading them whole is
+        // their point.
+        if (s == Stmt::trending_read || s == Stmt::popular_read) continue;
+        findings.push_back({"full_scan", std::string(stmt_name(s)),
+                            "add an index for its WHERE / ORDER BY:\n" + plan->text});
+      }
+      for (const auto& f : findings)
+        std::cout << f.kind << ": " << f.what << "\n  fix: " << f.fix << "\n";
+      if (findings.empty())
+        std::cout
+            << "no findings: every foreign key has an index; no statement scans a whole table\n";
+      exit_code = findings.empty() ? 0 : 1;
+    } catch (const std::exception& e) {
+      std::cerr << "tenx app db lint: " << e.what() << "\n";
+      exit_code = 1;
+    }
+  });
+
+  add_up_command(root, exit_code);
+}
+
+}  // namespace tenx::app

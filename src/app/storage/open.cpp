@@ -1,0 +1,19 @@
+// open_database(): the engine factory.
+#include "app/storage/database.h"
+#include "app/storage/sqlite/sqlite_database.h"
+
+#include <stdexcept>
+
+namespace tenx::app {
+
+std::unique_ptr<Database> open_database(const DatabaseUrl& url, const DatabaseOptions& options) {
+  switch (url.kind) {
+    case DatabaseUrl::Kind::sqlite:
+      return std::make_unique<SqliteDatabase>(url.path, options);
+    case DatabaseUrl::Kind::postgres:
+      throw std::runtime_error("the PostgreSQL engine is not in this build yet; use sqlite://PATH");
+  }
+  throw std::runtime_error("unknown database engine");
+}
+
+}  // namespace tenx::app
