@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ Child spawn(const std::string& name, const std::vector<std::string>& args) {
   c.pid = ::fork();
   if (c.pid < 0) throw std::runtime_error("fork failed");
   if (c.pid == 0) {
+    // The stack dies with `tenx up`, even when it is killed without a chance to stop it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

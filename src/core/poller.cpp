@@ -44,6 +44,7 @@ Poller::~Poller() { shutdown(); }
 void Poller::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  *alive_ = false;
   std::vector<WaitHandler> parked;
   for (auto& h : slab_) {
     for (WaitHandler* slot : {&h->reader_, &h->writer_}) {
@@ -124,8 +125,12 @@ void Poller::release(Handle* h) {
 
 void Poller::arm() {
   armed_ = true;
+  // A readiness already queued when the poller is destroyed (a Client that owned its poller
+  // went away) must not touch it: the handler holds a token the poller clears.
   desc_->async_wait(asio::posix::stream_descriptor::wait_read,
-                    [this](const boost::system::error_code& ec) { on_ready(ec); });
+                    [this, alive = alive_](const boost::system::error_code& ec) {
+                      if (*alive) on_ready(ec);
+                    });
 }
 
 void Poller::on_ready(const boost::system::error_code& ec) {

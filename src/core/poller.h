@@ -204,6 +204,7 @@ class Poller {
   std::size_t registered_ = 0;
   bool in_batch_ = false;
   bool armed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once shut down
   bool shut_down_ = false;
 };
 

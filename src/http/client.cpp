@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 
 #include <charconv>
@@ -320,7 +321,16 @@ Client::Client(asio::any_io_executor ex, ClientOptions options)
 
 Client::Client(core::Poller& poller, ClientOptions options) : poller_(&poller), options_(options) {}
 
-Client::~Client() = default;
+Client::~Client() {
+  // A Client is usually destroyed by a coroutine that its own poller resumed inline (from
+  // Poller::on_ready): destroying that poller here would pull it from under its own batch.
+  // Its connections close now; the poller itself goes later, from the loop.
+  idle_.clear();
+  if (own_poller_) {
+    auto& loop = own_poller_->loop();
+    asio::post(loop, [p = std::shared_ptr<core::Poller>(std::move(own_poller_))] {});
+  }
+}
 
 std::size_t Client::idle_connections() const {
   std::size_t n = 0;

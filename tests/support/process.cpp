@@ -23,7 +23,11 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr std::string_view kListening = "tenx gateway listening on http://";
+// The first stdout line of `tenx gateway` and `tenx app`.
+bool is_listening_line(std::string_view line) {
+  return line.starts_with("tenx gateway listening on http://") ||
+         line.starts_with("tenx app listening on http://");
+}
 
 [[noreturn]] void fail(const char* what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -157,7 +161,7 @@ std::optional<std::uint16_t> TenxProcess::wait_listening(std::chrono::millisecon
   }
   if (nl == std::string::npos) return std::nullopt;
   first_line_ = stdout_.substr(0, nl);
-  if (first_line_.rfind(kListening, 0) != 0) return std::nullopt;
+  if (!is_listening_line(first_line_)) return std::nullopt;
   const auto colon = first_line_.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
   const std::string port = first_line_.substr(colon + 1);
@@ -166,6 +170,15 @@ std::optional<std::uint16_t> TenxProcess::wait_listening(std::chrono::millisecon
   const unsigned long p = std::stoul(port);
   if (p == 0 || p > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(p);
+}
+
+bool TenxProcess::wait_for_stdout(std::string_view needle, std::chrono::milliseconds timeout) {
+  const auto deadline = clock_type::now() + timeout;
+  while (stdout_.find(needle) == std::string::npos) {
+    if (clock_type::now() >= deadline) return false;
+    if (!read_stdout(ms_left(deadline))) return stdout_.find(needle) != std::string::npos;
+  }
+  return true;
 }
 
 bool TenxProcess::signal(int sig) {

@@ -40,9 +40,13 @@ class TenxProcess {
 
   // Waits for the first stdout line and returns the port it names, or nullopt when the line
   // does not come within `timeout`, the process exits first, or the line is not the
-  // "listening on" line (listening_line() then holds what came).
+  // "tenx gateway|app listening on" line (listening_line() then holds what came).
   std::optional<std::uint16_t> wait_listening(std::chrono::milliseconds timeout = 10s);
   const std::string& listening_line() const { return first_line_; }
+
+  // Waits until stdout holds `needle` (for commands whose first line is not the listening
+  // line, such as `tenx up`); false after `timeout` or at EOF without it.
+  bool wait_for_stdout(std::string_view needle, std::chrono::milliseconds timeout = 10s);
 
   // Sends a signal; false if the process has already been reaped or kill() failed.
   bool signal(int sig);

@@ -1,0 +1,140 @@
+// `tenx app`, `tenx app seed`, `tenx app db ...` and `tenx up` end to end: the real binary on
+// a temporary SQLite database, spoken to over plain sockets.
+#include "support/process.h"
+#include "support/raw_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+namespace tenx::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TempDir {
+ public:
+  explicit TempDir(std::string_view tag)
+      : path_(std::filesystem::temp_directory_path() /
+              ("tenx_e2e_" + std::string(tag) + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string db_url() const { return "sqlite://" + (path_ / "t.db").string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::optional<Response> get(std::uint16_t port, std::string_view path) {
+  RawClient c(port);
+  if (!c.ok() || !c.send(get_request(path))) return std::nullopt;
+  return c.read_response();
+}
+
+TEST(AppCli, SeedsServesAndExplainsItsStatements) {
+  TempDir dir("app");
+  auto seeded =
+      run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "50", "--posts", "300"});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  EXPECT_THAT(seeded.out, HasSubstr("seeded 50 users, 300 posts"));
+  auto again =
+      run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "50", "--posts", "300"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("already holds"));
+
+  TenxProcess app(
+      {"app", "--listen", "127.0.0.1:0", "--database", dir.db_url(), "--debug-headers"});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.listening_line() << app.stderr_text();
+
+  auto feed = get(*port, "/api/posts?per_page=5");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 200);
+  EXPECT_EQ(feed->header("X-Query-Count"), "1");
+  EXPECT_THAT(feed->body, HasSubstr("\"next_cursor\""));
+  auto health = get(*port, "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_THAT(health->body, HasSubstr("\"database\""));
+  auto metrics = get(*port, "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body,
+              HasSubstr("app_db_query_duration_seconds_bucket{statement=\"feed_first\""));
+  auto naive = get(*port, "/api/posts/naive?per_page=20");
+  ASSERT_TRUE(naive);
+  EXPECT_EQ(naive->header("X-N-Plus-One"), "user_by_id");
+  EXPECT_TRUE(app.wait_for_stderr("N+1 queries: GET /api/posts/naive ran user_by_id 20 times"))
+      << app.stderr_text();
+
+  auto report =
+      run_tenx({"app", "db", "report", "--app", "http://127.0.0.1:" + std::to_string(*port)});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("most frequent"));
+  EXPECT_THAT(report.out, HasSubstr("user_by_id"));
+
+  auto explain = run_tenx({"app", "db", "explain", "feed_after", "--database", dir.db_url()});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_THAT(explain.out, HasSubstr("posts_published_created_idx"));
+  auto lint = run_tenx({"app", "db", "lint", "--database", dir.db_url(), "--app",
+                        "http://127.0.0.1:" + std::to_string(*port)});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_THAT(lint.out, HasSubstr("no findings"));
+  auto bad_sql = run_tenx({"app", "db", "explain", "SELEC nonsense", "--database", dir.db_url()});
+  EXPECT_EQ(bad_sql.exit_code, 2);
+
+  ASSERT_TRUE(app.signal(SIGTERM));
+  EXPECT_EQ(app.wait_exit(10s), 0);
+}
+
+TEST(AppCli, RefusesBadDatabaseUrls) {
+  auto r = run_tenx({"app", "--listen", "127.0.0.1:0", "--database", "mysql://x/y"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown database URL"));
+  r = run_tenx({"up", "--database", "sqlite://", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("needs a file path"));
+}
+
+TEST(Up, StartsDatabaseAppsAndGatewayThenStopsThemAll) {
+  TempDir dir("up");
+  TenxProcess up({"up", "--database", dir.db_url(), "--listen", "127.0.0.1:0", "--demo-users", "40",
+                  "--demo-posts", "300", "--log-level", "warn"});
+  ASSERT_TRUE(up.wait_for_stdout("Ctrl-C stops everything", 60s))
+      << up.stdout_text() << up.stderr_text();
+  const auto out = up.stdout_text();
+  EXPECT_THAT(out, HasSubstr("creating"));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(gateway\s+http://127\.0\.0\.1:(\d+))")))
+      << out;
+  const auto port = static_cast<std::uint16_t>(std::stoi(m[1]));
+  std::vector<pid_t> apps;
+  const std::regex app_line(R"(app \d+ .*\(pid (\d+)\))");
+  for (std::sregex_iterator it(out.begin(), out.end(), app_line), end; it != end; ++it)
+    apps.push_back(std::stoi((*it)[1]));
+  ASSERT_EQ(apps.size(), 2u) << out;
+
+  // Through the gateway to an app, which reports its statements.
+  auto feed = get(port, "/api/posts?per_page=3");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 200) << feed->body;
+  EXPECT_EQ(feed->header("X-Query-Count"), "1");
+  auto health = get(port, "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  ASSERT_TRUE(up.signal(SIGINT));
+  EXPECT_EQ(up.wait_exit(30s), 0) << up.stderr_text();
+  for (pid_t p : apps) EXPECT_NE(::kill(p, 0), 0) << "app pid " << p << " still runs";
+  EXPECT_FALSE(get(port, "/health")) << "the gateway still answers";
+}
+
+}  // namespace
+}  // namespace tenx::e2e
