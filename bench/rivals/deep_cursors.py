@@ -89,9 +89,9 @@ def main():
         f.write("\n".join(tenx_cursors) + "\n")
     with open(a.rival_out, "w") as f:
         f.write("\n".join(rival_cursors) + "\n")
-    print(f"deep pages {page}..{page + count - 1} of 20 (posts {start + 1}..{start + count * PER_PAGE} "
-          f"of {published} published){note}; {count} cursors each, reached in {walked} tenx "
-          f"requests, every page matches the database")
+    print(f"depth: pages {page}..{page + count - 1} at per_page={PER_PAGE} (posts {start + 1}.."
+          f"{start + count * PER_PAGE} of {published} published){note}; {count} cursors per stack, "
+          f"tenx's reached in {walked} requests, every tenx page matches the database")
 
 
 if __name__ == "__main__":

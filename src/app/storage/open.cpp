@@ -1,5 +1,6 @@
 // open_database(): the engine factory.
 #include "app/storage/database.h"
+#include "app/storage/postgres/postgres_database.h"
 #include "app/storage/sqlite/sqlite_database.h"
 
 #include <stdexcept>
@@ -11,7 +12,7 @@ std::unique_ptr<Database> open_database(const DatabaseUrl& url, const DatabaseOp
     case DatabaseUrl::Kind::sqlite:
       return std::make_unique<SqliteDatabase>(url.path, options);
     case DatabaseUrl::Kind::postgres:
-      throw std::runtime_error("the PostgreSQL engine is not in this build yet; use sqlite://PATH");
+      return std::make_unique<PostgresDatabase>(url, options);
   }
   throw std::runtime_error("unknown database engine");
 }
