@@ -9,6 +9,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz target
   prometheus                    # promtool, to validate /metrics output in the tests
+  libsqlite3-dev libpq-dev      # tenx app's storage engines
+  postgresql                    # a private cluster for the tests (scripts/pg.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -23,6 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The prometheus package may have started its server; tenx only needs promtool.
   $SUDO pkill -x prometheus 2>/dev/null || true
   $SUDO pkill -x prometheus-node-exporter 2>/dev/null || true
+  # Likewise Debian's default PostgreSQL cluster: tests and benchmarks start their own.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+      $SUDO pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+    done
+  fi
 else
   echo "install-deps: all packages present"
 fi

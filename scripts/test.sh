@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's second command and what CI runs: install what is missing, then
+# The README's second command and what CI runs: install what is missing, start a private
+# PostgreSQL cluster (scripts/pg.sh, stopped at exit), then
 #   1. release build + every test (unit and end-to-end),
 #   2. Debug + ASan/UBSan build + every test,
 #   3. the libFuzzer target for the HTTP request parser (clang 14), for about a minute.
@@ -9,6 +10,14 @@ cd "$(dirname "$0")/.."
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 scripts/install-deps.sh
+
+# PostgreSQL for the API suite's second engine: a private cluster on 127.0.0.1, stopped at exit.
+PG_DIR=$(mktemp -d /tmp/tenx-pg.XXXXXX)
+PG_PORT="${TENX_PG_PORT:-55432}"
+trap 'scripts/pg.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"' EXIT
+TENX_TEST_PG_URL=$(scripts/pg.sh start "$PG_DIR" "$PG_PORT" --fast)
+export TENX_TEST_PG_URL TENX_REQUIRE_PG=1
+echo "=== PostgreSQL for the tests: $TENX_TEST_PG_URL"
 
 passed=0; failed=0
 count() {  # parse ctest's "N% tests passed, F tests failed out of T"

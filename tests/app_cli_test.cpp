@@ -6,11 +6,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 namespace tenx::e2e {
 namespace {
@@ -134,6 +138,74 @@ TEST(Up, StartsDatabaseAppsAndGatewayThenStopsThemAll) {
   EXPECT_EQ(up.wait_exit(30s), 0) << up.stderr_text();
   for (pid_t p : apps) EXPECT_NE(::kill(p, 0), 0) << "app pid " << p << " still runs";
   EXPECT_FALSE(get(port, "/health")) << "the gateway still answers";
+}
+
+}  // namespace
+}  // namespace tenx::e2e
+
+namespace tenx::e2e {
+namespace {
+
+// A free TCP port on 127.0.0.1 (bound and released: a small race, fine for tests).
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The guide's health check doing its job: PostgreSQL goes away, /health says 503 (and the API
+// 503 with Retry-After), the app keeps running; PostgreSQL comes back, /health is 200 again.
+// The test runs its own cluster (scripts/pg.sh), so stopping it disturbs no other test.
+TEST(AppPostgres, HealthFollowsTheDatabaseThroughAnOutage) {
+  TempDir dir("pgoutage");
+  const auto pg_dir = (dir.path() / "pg").string();
+  const std::string script = std::string(TENX_SOURCE_DIR) + "/scripts/pg.sh";
+  const auto port = std::to_string(free_port());
+  auto started = run_command({script, "start", pg_dir, port, "--fast"}, {}, 120s);
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string url = started.out.substr(0, started.out.find('\n'));
+  struct Stop {
+    std::string script, dir;
+    ~Stop() { run_command({script, "stop", dir}, {}, 60s); }
+  } stop_at_end{script, pg_dir};
+
+  ASSERT_EQ(
+      run_tenx({"app", "seed", "--database", url, "--users", "20", "--posts", "50"}).exit_code, 0);
+  TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database", url});
+  auto app_port = app.wait_listening();
+  ASSERT_TRUE(app_port) << app.listening_line() << app.stderr_text();
+  auto health = get(*app_port, "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << health->body;
+
+  ASSERT_EQ(run_command({script, "stop", pg_dir}, {}, 60s).exit_code, 0);
+  health = get(*app_port, "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503) << health->body;
+  auto feed = get(*app_port, "/api/posts");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 503) << feed->body;
+  EXPECT_EQ(feed->header("Retry-After"), "1");
+
+  ASSERT_EQ(run_command({script, "start", pg_dir, port, "--fast"}, {}, 120s).exit_code, 0);
+  int status = 0;
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    if (auto h = get(*app_port, "/health")) status = h->status;
+    if (status != 200) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 200);
+  feed = get(*app_port, "/api/posts");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 200);
+  EXPECT_TRUE(app.running());
+  ASSERT_TRUE(app.signal(SIGTERM));
+  EXPECT_EQ(app.wait_exit(10s), 0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "http/test_harness.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -41,7 +42,31 @@ struct Resp {
   json::value doc() const { return json::parse(body); }
 };
 
-// A fresh database per test: a temporary SQLite file.
+// The PostgreSQL server the test command started (scripts/test.sh sets TENX_TEST_PG_URL, a
+// database any test may create databases from); empty when there is none.
+std::string pg_server() {
+  const char* u = std::getenv("TENX_TEST_PG_URL");
+  return u ? u : "";
+}
+
+// A database name per test process and test: ctest runs tests in parallel processes.
+std::string pg_database_name(const std::string& tag) {
+  std::string name = "tenx_t" + std::to_string(::getpid()) + "_";
+  for (char c : tag)
+    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  return name.substr(0, 63);
+}
+
+void pg_admin(const std::string& sql) {
+  PGconn* c = PQconnectdb(pg_server().c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, sql.c_str());
+  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+}
+
+// A fresh database per test: a temporary SQLite file, or a new PostgreSQL database.
 std::string fresh_database_url(const std::string& engine, const std::string& tag) {
   if (engine == "sqlite") {
     const auto dir = std::filesystem::temp_directory_path() /
@@ -50,12 +75,29 @@ std::string fresh_database_url(const std::string& engine, const std::string& tag
     std::filesystem::create_directories(dir);
     return "sqlite://" + (dir / "t.db").string();
   }
-  return {};
+  const auto name = pg_database_name(tag);
+  pg_admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  pg_admin("CREATE DATABASE " + name);
+  auto base = pg_server();
+  return base.substr(0, base.rfind('/') + 1) + name;
+}
+
+void drop_database(const std::string& url) {
+  if (url.starts_with("sqlite://")) {
+    std::filesystem::remove_all(std::filesystem::path(url.substr(9)).parent_path());
+  } else if (!url.empty()) {
+    pg_admin("DROP DATABASE IF EXISTS " + url.substr(url.rfind('/') + 1) + " WITH (FORCE)");
+  }
 }
 
 class ApiTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "postgresql" && pg_server().empty()) {
+      // scripts/test.sh always provides one (and sets TENX_REQUIRE_PG, so CI cannot skip).
+      if (std::getenv("TENX_REQUIRE_PG")) FAIL() << "TENX_TEST_PG_URL is not set";
+      GTEST_SKIP() << "no PostgreSQL: run through scripts/test.sh, or set TENX_TEST_PG_URL";
+    }
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     url_ = fresh_database_url(GetParam(), info->name());
     DatabaseOptions o;
@@ -82,8 +124,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     server_.reset();
     api_.reset();
     db_.reset();
-    if (url_.starts_with("sqlite://"))
-      std::filesystem::remove_all(std::filesystem::path(url_.substr(9)).parent_path());
+    drop_database(url_);
   }
 
   Resp call(http::Verb method, std::string target, std::string body = {},
@@ -437,7 +478,7 @@ TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
   EXPECT_NE(r.body.find("\"feed_first\""), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite"),
+INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
 // Migrations from several processes at once: every version is applied exactly once.
