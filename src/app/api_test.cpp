@@ -121,6 +121,8 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     server_ = std::make_unique<TestServer>(http::Router::into_handler(std::move(router)), limits);
   }
   void TearDown() override {
+    if (server_) server_->stop();
+    if (db_) db_->close_connections();  // the loop has stopped; its io_context still exists
     server_.reset();
     api_.reset();
     db_.reset();

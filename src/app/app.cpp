@@ -139,6 +139,7 @@ int run(const AppOptions& o) {
     TENX_LOG_INFO("drain: stopping, finishing in-flight requests");
   });
   const int rc = runtime.run();
+  db->close_connections();  // while the loops' io_contexts still exist
   if (so.access_log) so.access_log->flush_all();
   TENX_LOG_INFO("stopped clean={}", rc == 0);
   log::flush();

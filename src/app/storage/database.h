@@ -115,6 +115,10 @@ class Database {
   // Rows in a table (for the seed's "already seeded?" check). Blocking.
   virtual Result<std::int64_t> table_rows(std::string_view table) = 0;
 
+  // Closes the connections the event loops opened. Call after the loops have stopped and
+  // before their io_contexts are destroyed (a connection's socket is registered there).
+  virtual void close_connections() {}
+
   const QueryStats& stats() const { return stats_; }
   QueryStats& stats() { return stats_; }
   void set_slow_threshold(std::chrono::milliseconds t) { slow_ = t; }

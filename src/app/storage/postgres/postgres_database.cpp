@@ -310,7 +310,14 @@ PostgresDatabase::PostgresDatabase(const DatabaseUrl& url, const DatabaseOptions
 }
 
 PostgresDatabase::~PostgresDatabase() {
+  close_connections();
   if (admin_) PQfinish(admin_);
+}
+
+void PostgresDatabase::close_connections() {
+  std::lock_guard lock(pools_mu_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);  // invalidates the threads' caches
+  pools_.clear();
 }
 
 pg_conn* PostgresDatabase::admin() {
@@ -328,9 +335,12 @@ pg_conn* PostgresDatabase::admin() {
 PostgresDatabase::Pools& PostgresDatabase::pools_here(asio::io_context& loop) {
   // One lookup per thread and database; the lock is taken the first time only.
   thread_local std::uint64_t cached_instance = 0;
+  thread_local std::uint64_t cached_generation = 0;
   thread_local asio::io_context* cached_loop = nullptr;
   thread_local Pools* cached = nullptr;
-  if (cached_instance == instance_ && cached_loop == &loop) return *cached;
+  const auto generation = generation_.load(std::memory_order_acquire);
+  if (cached_instance == instance_ && cached_generation == generation && cached_loop == &loop)
+    return *cached;
   std::lock_guard lock(pools_mu_);
   Pools* found = nullptr;
   for (auto& [l, p] : pools_)
@@ -340,6 +350,7 @@ PostgresDatabase::Pools& PostgresDatabase::pools_here(asio::io_context& loop) {
     found = pools_.back().second.get();
   }
   cached_instance = instance_;
+  cached_generation = generation;
   cached_loop = &loop;
   cached = found;
   return *found;

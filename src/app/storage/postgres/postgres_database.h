@@ -45,6 +45,7 @@ class PostgresDatabase : public Database {
   Result<std::vector<LintFinding>> lint_foreign_keys() override;
   std::unique_ptr<BulkWriter> bulk_writer() override;
   Result<std::int64_t> table_rows(std::string_view table) override;
+  void close_connections() override;
 
   static const char* sql(Stmt s);
   static const std::vector<const char*>& migrations();
@@ -61,7 +62,8 @@ class PostgresDatabase : public Database {
 
   DatabaseUrl url_;
   DatabaseOptions options_;
-  const std::uint64_t instance_;  // tells this database's pools apart in thread caches
+  const std::uint64_t instance_;              // tells this database's pools apart in thread caches
+  std::atomic<std::uint64_t> generation_{0};  // bumped when the pools are closed
   std::mutex pools_mu_;
   std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Pools>>> pools_;  // guarded
   std::mutex admin_mu_;
