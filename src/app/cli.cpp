@@ -1,6 +1,7 @@
 #include "app/cli.h"
 
 #include "app/app.h"
+#include "app/db_bench.h"
 #include "app/seed.h"
 #include "app/storage/database.h"
 #include "app/up.h"
@@ -228,6 +229,34 @@ void add_commands(CLI::App& root, int& exit_code) {
       exit_code = findings.empty() ? 0 : 1;
     } catch (const std::exception& e) {
       std::cerr << "tenx app db lint: " << e.what() << "\n";
+      exit_code = 1;
+    }
+  });
+
+  auto* bench = dbc->add_subcommand("bench", "The guide's database table: each technique against its absence");
+  auto bo = std::make_shared<DbBenchOptions>();
+  bench->add_option("--database", *db_url, "A seeded database (the feed case drops and recreates indexes)")
+      ->capture_default_str();
+  bench->add_option("--runs", bo->runs, "Runs per statement (median)")->capture_default_str()
+      ->check(CLI::Range(3, 100000));
+  bench->add_option("--inserts", bo->inserts, "Inserts per index variant (0: skip)")->capture_default_str();
+  auto only = std::make_shared<std::string>();
+  bench->add_option("--only", *only, "Comma list: feed,nplus1,counts,matview,pagination,inserts");
+  bench->callback([db_url, bo, only, &exit_code] {
+    try {
+      if (!only->empty()) {
+        auto has = [&](std::string_view k) { return only->find(k) != std::string::npos; };
+        bo->feed_index = has("feed");
+        bo->nplus1 = has("nplus1");
+        bo->counts = has("counts");
+        bo->matview = has("matview");
+        bo->pagination = has("pagination");
+        if (!has("inserts")) bo->inserts = 0;
+      }
+      auto db = open_migrated(*db_url);
+      exit_code = run_db_bench(*db, *bo, std::cout);
+    } catch (const std::exception& e) {
+      std::cerr << "tenx app db bench: " << e.what() << "\n";
       exit_code = 1;
     }
   });

@@ -517,6 +517,39 @@ ORDER BY 1, 2)sql",
   return out;
 }
 
+Result<Rows> PostgresDatabase::exec_blocking(const std::string& sql_text,
+                                             const std::vector<Value>& params) {
+  std::lock_guard lock(admin_mu_);
+  PGconn* c = admin();
+  if (!c) return make_error_code(Errc::unavailable);
+  auto it = tool_stmts_.find(sql_text);
+  if (it == tool_stmts_.end()) {
+    const auto name = fmt::format("tenx_tool_{}", tool_stmts_.size());
+    ResultPtr p(PQprepare(c, name.c_str(), sql_text.c_str(), 0, nullptr));
+    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return map_result_error(p.get(), "prepare");
+    it = tool_stmts_.emplace(sql_text, name).first;
+  }
+  std::vector<std::string> text(params.size());
+  std::vector<const char*> values(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& v = params[i];
+    if (std::holds_alternative<std::monostate>(v)) continue;
+    if (auto* n = std::get_if<std::int64_t>(&v)) text[i] = std::to_string(*n);
+    else if (auto* d = std::get_if<double>(&v)) text[i] = fmt::format("{}", *d);
+    else text[i] = std::get<std::string>(v);
+    values[i] = text[i].c_str();
+  }
+  ResultPtr r(PQexecPrepared(c, it->second.c_str(), static_cast<int>(params.size()), values.data(),
+                             nullptr, nullptr, 0));
+  const auto st = PQresultStatus(r.get());
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    // DDL can leave a cached plan stale ("cached plan must not change result type"): drop it.
+    tool_stmts_.erase(it);
+    return map_result_error(r.get(), "exec");
+  }
+  return collect(r.get());
+}
+
 Result<std::int64_t> PostgresDatabase::table_rows(std::string_view table) {
   std::lock_guard lock(admin_mu_);
   PGconn* c = admin();

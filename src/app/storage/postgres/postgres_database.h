@@ -23,6 +23,7 @@
 #include "app/storage/database.h"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,7 @@ class PostgresDatabase : public Database {
   std::unique_ptr<BulkWriter> bulk_writer() override;
   Result<std::int64_t> table_rows(std::string_view table) override;
   void close_connections() override;
+  Result<Rows> exec_blocking(const std::string& sql, const std::vector<Value>& params) override;
 
   static const char* sql(Stmt s);
   static const std::vector<const char*>& migrations();
@@ -68,6 +70,7 @@ class PostgresDatabase : public Database {
   std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Pools>>> pools_;  // guarded
   std::mutex admin_mu_;
   pg_conn* admin_ = nullptr;  // guarded by admin_mu_
+  std::map<std::string, std::string> tool_stmts_;  // exec_blocking's: SQL -> name; guarded
 };
 
 }  // namespace tenx::app

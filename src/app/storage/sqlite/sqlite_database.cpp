@@ -115,7 +115,26 @@ SqliteDatabase::SqliteDatabase(std::string path, const DatabaseOptions& options)
   }
 }
 
-SqliteDatabase::~SqliteDatabase() = default;
+SqliteDatabase::~SqliteDatabase() {
+  for (auto& [sql_text, st] : tool_stmts_) sqlite3_finalize(st);
+}
+
+Result<Rows> SqliteDatabase::exec_blocking(const std::string& sql_text, const std::vector<Value>& params) {
+  auto& st = tool_stmts_[sql_text];
+  if (!st && sqlite3_prepare_v3(writer_->db, sql_text.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                nullptr) != SQLITE_OK) {
+    tool_stmts_.erase(sql_text);
+    return map_error(SQLITE_ERROR, writer_->db, "prepare");
+  }
+  bind(st, params);
+  Rows rows;
+  const int rc = collect(st, rows);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  // DDL invalidates other prepared statements' plans; SQLite re-prepares them itself.
+  if (rc != SQLITE_DONE) return map_error(rc, writer_->db, "exec");
+  return rows;
+}
 
 std::unique_ptr<SqliteDatabase::Conn> SqliteDatabase::open(bool reader) {
   auto c = std::make_unique<Conn>();

@@ -18,6 +18,7 @@
 #include "core/blocking_pool.h"
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -40,6 +41,7 @@ class SqliteDatabase : public Database {
 
   std::unique_ptr<BulkWriter> bulk_writer() override;
   Result<std::int64_t> table_rows(std::string_view table) override;
+  Result<Rows> exec_blocking(const std::string& sql, const std::vector<Value>& params) override;
 
   static const char* sql(Stmt s);
   static const std::vector<const char*>& migrations();
@@ -57,7 +59,8 @@ class SqliteDatabase : public Database {
 
   std::string path_;
   DatabaseOptions options_;
-  std::unique_ptr<Conn> writer_;  // used on write_pool_ (or the migrating / seeding thread)
+  std::unique_ptr<Conn> writer_;
+  std::map<std::string, sqlite3_stmt*> tool_stmts_;  // exec_blocking's, on the writer  // used on write_pool_ (or the migrating / seeding thread)
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> all_readers_;
   std::vector<Conn*> idle_readers_;  // guarded by readers_mu_
