@@ -42,10 +42,10 @@ url_for() {  # engine size -> database URL (creating the PostgreSQL database whe
 }
 seeded() {  # url posts -> seed when empty
   local out
-  if out=$("$TENX" app seed --database "$1" --users 50000 --posts "$2" 2>&1); then
-    echo "bench: seeded $1: $(echo "$out" | tail -1)"
-  elif ! echo "$out" | grep -q "already holds"; then
-    echo "$out" >&2; exit 1
+  if out=$("$TENX" app seed --database "$1" --users 50000 --posts "$2" 2>"$WORK/seed.err"); then
+    echo "bench: $1: $out"
+  elif ! grep -q "already holds" "$WORK/seed.err"; then
+    cat "$WORK/seed.err" >&2; exit 1
   fi
 }
 http_p50() {  # port path -> p50 ms over 300 sequential requests

@@ -40,3 +40,19 @@ TEST(Cursor, RefusesEveryOneCharacterEditAndOtherKeys) {
 
 }  // namespace
 }  // namespace tenx::app
+
+#include "app/api/detail.h"
+
+namespace tenx::app {
+namespace {
+
+TEST(IsoTime, FormatsUtcWithMicroseconds) {
+  EXPECT_EQ(detail::iso_time(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(detail::iso_time(1'790'000'000'123'456), "2026-09-21T14:13:20.123456Z");
+  EXPECT_EQ(detail::iso_time(951'782'400'000'001), "2000-02-29T00:00:00.000001Z");  // leap day
+  EXPECT_EQ(detail::iso_time(4'102'444'799'999'999), "2099-12-31T23:59:59.999999Z");
+  EXPECT_EQ(detail::iso_time(-1), "1969-12-31T23:59:59.999999Z");
+}
+
+}  // namespace
+}  // namespace tenx::app

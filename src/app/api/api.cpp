@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <ctime>
 
 namespace tenx::app {
 
@@ -55,12 +54,59 @@ std::int64_t now_us() {
       .count();
 }
 
+void append_iso_time(std::string& out, std::int64_t us) {
+  // Civil date from days since the epoch (Howard Hinnant's algorithm): no gmtime_r and no
+  // format parsing per timestamp; a feed page renders twenty of them.
+  auto floor_div = [](std::int64_t a, std::int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  };
+  const std::int64_t secs = floor_div(us, 1'000'000);
+  const std::int64_t frac = us - secs * 1'000'000;
+  std::int64_t days = floor_div(secs, 86'400);
+  const std::int64_t sod = secs - days * 86'400;
+  days += 719'468;
+  const std::int64_t era = floor_div(days, 146'097);
+  const std::int64_t doe = days - era * 146'097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = yoe + era * 400 + (m <= 2);
+  char buf[28];
+  auto put = [&](int at, std::int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  buf[4] = '-';
+  put(5, m, 2);
+  buf[7] = '-';
+  put(8, d, 2);
+  buf[10] = 'T';
+  put(11, sod / 3600, 2);
+  buf[13] = ':';
+  put(14, sod / 60 % 60, 2);
+  buf[16] = ':';
+  put(17, sod % 60, 2);
+  buf[19] = '.';
+  put(20, frac, 6);
+  buf[26] = 'Z';
+  out.append(buf, 27);
+}
+
 std::string iso_time(std::int64_t us) {
-  const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us % 1'000'000);
+  std::string out;
+  append_iso_time(out, us);
+  return out;
+}
+
+void append_time(std::string& out, std::string_view key, std::int64_t us, bool comma) {
+  if (comma) out += ',';
+  out += '"';
+  out += key;
+  out += "\":\"";
+  append_iso_time(out, us);
+  out += '"';
 }
 
 std::optional<std::int64_t> int_param(std::string_view query, std::string_view key, std::int64_t lo,

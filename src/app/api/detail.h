@@ -17,8 +17,11 @@ Reply bad_field(std::string_view field, std::string_view message);
 // 503 for a busy / unreachable database, 404 / 409 for their codes, else 500.
 Reply db_error(const error_code& ec);
 
-// "2026-11-28T05:57:07.123456Z"
+// "2026-11-28T05:57:07.123456Z" (UTC, microseconds)
 std::string iso_time(std::int64_t us);
+void append_iso_time(std::string& out, std::int64_t us);
+// ,"key":"<iso time>"
+void append_time(std::string& out, std::string_view key, std::int64_t us, bool comma = true);
 std::int64_t now_us();
 
 // An integer query parameter: nullopt if absent; sets `bad` on a malformed / out-of-range one.

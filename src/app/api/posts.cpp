@@ -27,7 +27,7 @@ void append_post(std::string& out, const Rows& rows, std::size_t row) {
   out += std::to_string(rows.integer(row, 0));
   append_str(out, "title", rows.text(row, 1));
   append_str(out, "body", rows.text(row, 2));
-  append_str(out, "created_at", iso_time(rows.integer(row, 3)));
+  detail::append_time(out, "created_at", rows.integer(row, 3));
   out += ",\"author\":{\"id\":";
   out += std::to_string(rows.integer(row, 4));
   append_str(out, "username", rows.text(row, 5));
