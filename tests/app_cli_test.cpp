@@ -210,3 +210,76 @@ TEST(AppPostgres, HealthFollowsTheDatabaseThroughAnOutage) {
 
 }  // namespace
 }  // namespace tenx::e2e
+
+namespace tenx::e2e {
+namespace {
+
+// Reads go to the read replica, writes to the primary. Two private clusters stand in for a
+// primary and its replica (no replication between them: each holds different data, so where
+// an answer came from shows in it).
+TEST(AppPostgres, ReadsGoToTheReplicaWritesToThePrimary) {
+  TempDir dir("pgreplica");
+  const std::string script = std::string(TENX_SOURCE_DIR) + "/scripts/pg.sh";
+  const auto primary_dir = (dir.path() / "primary").string(),
+             replica_dir = (dir.path() / "replica").string();
+  const auto primary_port = std::to_string(free_port()), replica_port = std::to_string(free_port());
+  auto p = run_command({script, "start", primary_dir, primary_port, "--fast"}, {}, 120s);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  struct Stop {
+    std::string script, dir;
+    ~Stop() { run_command({script, "stop", dir}, {}, 60s); }
+  } stop_primary{script, primary_dir};
+  auto r = run_command({script, "start", replica_dir, replica_port, "--fast"}, {}, 120s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Stop stop_replica{script, replica_dir};
+  const std::string primary = p.out.substr(0, p.out.find('\n'));
+  const std::string replica = r.out.substr(0, r.out.find('\n'));
+  // "seeded 10 users, 30 posts (N published), ..." -> N
+  auto published = [](const CommandResult& seeded) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(seeded.out, m, std::regex(R"(\((\d+) published\))")))
+        << seeded.out;
+    return m.size() > 1 ? m[1].str() : std::string("?");
+  };
+  const auto on_primary =
+      published(run_tenx({"app", "seed", "--database", primary, "--users", "10", "--posts", "30"}));
+  const auto on_replica =
+      published(run_tenx({"app", "seed", "--database", replica, "--users", "10", "--posts", "70"}));
+  ASSERT_NE(on_primary, on_replica);
+
+  TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database",
+                   primary + "?replica=127.0.0.1:" + replica_port});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.listening_line() << app.stderr_text();
+  auto count = get(*port, "/api/stats/posts?exact=true");
+  ASSERT_TRUE(count);
+  EXPECT_THAT(count->body, HasSubstr("\"count\":" + on_replica)) << "reads come from the replica";
+
+  RawClient c(*port);
+  const std::string body = R"({"username":"writer","email":"w@example.com"})";
+  ASSERT_TRUE(
+      c.send("POST /api/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto created = c.read_response();
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  // The new user is on the primary (user 11), not on the replica (which still has ten).
+  auto via_replica = get(*port, "/api/users?after_id=10");
+  ASSERT_TRUE(via_replica);
+  EXPECT_THAT(via_replica->body, HasSubstr("\"users\":[]"));
+  TenxProcess primary_only({"app", "--listen", "127.0.0.1:0", "--database", primary});
+  auto primary_port_http = primary_only.wait_listening();
+  ASSERT_TRUE(primary_port_http) << primary_only.stderr_text();
+  auto via_primary = get(*primary_port_http, "/api/users?after_id=10");
+  ASSERT_TRUE(via_primary);
+  EXPECT_THAT(via_primary->body, HasSubstr("\"username\":\"writer\""));
+
+  ASSERT_TRUE(app.signal(SIGTERM));
+  EXPECT_EQ(app.wait_exit(10s), 0);
+  ASSERT_TRUE(primary_only.signal(SIGTERM));
+  EXPECT_EQ(primary_only.wait_exit(10s), 0);
+}
+
+}  // namespace
+}  // namespace tenx::e2e

@@ -32,6 +32,7 @@ struct UpOptions {
   std::string listen = "127.0.0.1:8080";
   unsigned app_instances = 2;
   unsigned app_threads = 1;
+  unsigned app_read_threads = 1;  // SQLite readers per app (one per core is plenty)
   unsigned gateway_threads = 1;
   std::int64_t demo_users = 5'000;
   std::int64_t demo_posts = 20'000;
@@ -280,6 +281,9 @@ void add_up_command(CLI::App& root, int& exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 64u));
   cmd->add_option("--app-threads", o->app_threads, "Event-loop threads per app")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
+  cmd->add_option("--app-read-threads", o->app_read_threads, "SQLite reader threads per app")
       ->capture_default_str()
       ->check(CLI::Range(1u, 64u));
   cmd->add_option("--gateway-threads", o->gateway_threads, "Gateway event-loop threads")
