@@ -98,6 +98,26 @@ TEST(AppCli, SeedsServesAndExplainsItsStatements) {
   EXPECT_EQ(app.wait_exit(10s), 0);
 }
 
+TEST(AppCli, LogsStatementsOverTheSlowQueryThreshold) {
+  TempDir dir("slow");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "5", "--posts", "20"})
+                .exit_code,
+            0);
+  // A threshold of 0 ms makes every statement slow: each is logged with its name, time and SQL.
+  TenxProcess app(
+      {"app", "--listen", "127.0.0.1:0", "--database", dir.db_url(), "--slow-query-ms", "0"});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.stderr_text();
+  ASSERT_TRUE(get(*port, "/api/posts"));
+  EXPECT_TRUE(app.wait_for_stderr("slow query: feed_first took")) << app.stderr_text();
+  EXPECT_TRUE(app.wait_for_stderr("(threshold 0 ms): SELECT p.id, p.title")) << app.stderr_text();
+  auto metrics = get(*port, "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("app_db_slow_queries_total{statement=\"feed_first\"} 1"));
+  ASSERT_TRUE(app.signal(SIGTERM));
+  EXPECT_EQ(app.wait_exit(10s), 0);
+}
+
 TEST(AppCli, RefusesBadDatabaseUrls) {
   auto r = run_tenx({"app", "--listen", "127.0.0.1:0", "--database", "mysql://x/y"});
   EXPECT_EQ(r.exit_code, 2);

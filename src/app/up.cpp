@@ -202,9 +202,14 @@ int up(const UpOptions& o) {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
 
   std::vector<Child> children;
+  std::string cfg_path;
+  auto stop_everything = [&] {
+    stop_all(children);
+    if (!cfg_path.empty()) std::filesystem::remove(cfg_path);
+  };
   auto fail = [&](const std::string& why) {
     std::cerr << "tenx up: " << why << "\n";
-    stop_all(children);
+    stop_everything();
     return 1;
   };
   std::vector<std::string> app_addrs;
@@ -219,7 +224,8 @@ int up(const UpOptions& o) {
       const auto u = listen_url(*line);
       app_addrs.push_back(u.substr(7));
     }
-    const auto cfg_path = (state_dir / "tenx-up-gateway.toml").string();
+    // One file per `tenx up` (two stacks on one database must not share it), removed at exit.
+    cfg_path = (state_dir / fmt::format("tenx-up-gateway.{}.toml", ::getpid())).string();
     std::ofstream(cfg_path) << gateway_config(o, app_addrs);
     children.push_back(spawn("gateway", {"gateway", "--config", cfg_path}));
     auto line = first_line(children.back(), std::chrono::seconds(30));
@@ -253,7 +259,7 @@ int up(const UpOptions& o) {
     const int sig = ::sigtimedwait(&set, nullptr, &ts);
     if (sig == SIGINT || sig == SIGTERM) {
       std::cout << "\ntenx up: stopping\n" << std::flush;
-      stop_all(children);
+      stop_everything();
       return 0;
     }
     for (auto& c : children) {

@@ -290,7 +290,7 @@ boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext&
   append_str(r.body, "title", title);
   append_str(r.body, "body", text);
   r.body += published ? ",\"published\":true" : ",\"published\":false";
-  append_str(r.body, "created_at", iso_time(now));
+  detail::append_time(r.body, "created_at", now);
   r.body += ",\"author\":{";
   append_int(r.body, "id", caller.id, false);
   append_str(r.body, "username", caller.username);
@@ -344,7 +344,7 @@ boost::asio::awaitable<Reply> Api::comment(http::Exchange& ex, QueryContext& qc)
   append_int(r.body, "id", rows->integer(0, 0), false);
   append_int(r.body, "post_id", *id);
   append_str(r.body, "body", text);
-  append_str(r.body, "created_at", iso_time(now));
+  detail::append_time(r.body, "created_at", now);
   append_str(r.body, "author", caller.username);
   r.body += '}';
   co_return r;
