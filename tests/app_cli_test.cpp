@@ -118,10 +118,38 @@ TEST(AppCli, LogsStatementsOverTheSlowQueryThreshold) {
   EXPECT_EQ(app.wait_exit(10s), 0);
 }
 
+TEST(AppCli, ConfigFileChoosesTheEngineAndFlagsOverrideIt) {
+  TempDir dir("appcfg");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "5", "--posts", "20"})
+                .exit_code,
+            0);
+  TempFile cfg("[app]\nlisten = \"127.0.0.1:1\"\ndatabase = \"" + dir.db_url() +
+               "\"\ndebug_headers = true\n");
+  EXPECT_EQ(run_tenx({"config", "check", cfg.path()}).exit_code, 0);
+  // --listen wins over the file's (unusable) port 1.
+  TenxProcess app({"app", "--config", cfg.path(), "--listen", "127.0.0.1:0"});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.stderr_text();
+  auto feed = get(*port, "/api/posts");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 200);
+  EXPECT_EQ(feed->header("X-Query-Count"), "1") << "debug_headers from the file";
+  ASSERT_TRUE(app.signal(SIGTERM));
+  EXPECT_EQ(app.wait_exit(10s), 0);
+
+  TempFile bad("[app]\ndatabase = \"mysql://x\"\n");
+  auto r = run_tenx({"app", "--config", bad.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(bad.path() + ":2: 'app.database' must be"));
+}
+
 TEST(AppCli, RefusesBadDatabaseUrls) {
   auto r = run_tenx({"app", "--listen", "127.0.0.1:0", "--database", "mysql://x/y"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("unknown database URL"));
+  EXPECT_THAT(r.err, HasSubstr("'app.database' must be sqlite://PATH or postgresql://"));
+  r = run_tenx({"app", "--listen", "127.0.0.1:0", "--database", "sqlite://"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("needs a file path"));
   r = run_tenx({"up", "--database", "sqlite://", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("needs a file path"));

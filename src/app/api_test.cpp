@@ -478,6 +478,8 @@ TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
   auto r = get("/debug/db/report");
   ASSERT_EQ(r.status, 200u);
   EXPECT_NE(r.body.find("\"feed_first\""), std::string::npos);
+  // Through a proxy (the gateway is a loopback peer too) it is refused.
+  EXPECT_EQ(get("/debug/db/report", {{"X-Forwarded-For", "203.0.113.7"}}).status, 403u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite", "postgresql"),

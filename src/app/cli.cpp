@@ -5,6 +5,7 @@
 #include "app/seed.h"
 #include "app/storage/database.h"
 #include "app/up.h"
+#include "config/config.h"
 #include "http/client.h"
 
 #include <fmt/format.h>
@@ -70,44 +71,96 @@ std::string http_get(const std::string& url_text) {
 void add_commands(CLI::App& root, int& exit_code) {
   auto* cmd =
       root.add_subcommand("app", "Run an app instance (the guide's API on SQLite or PostgreSQL)");
-  auto o = std::make_shared<AppOptions>();
-  cmd->add_option("--listen", o->listen, "Listen address")->capture_default_str();
-  cmd->add_option("--database", o->database, "sqlite://PATH or postgresql://...")
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Event-loop threads")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
-  cmd->add_flag("--debug-headers", o->debug_headers,
+  // Every flag is a `--set` on the [app] (or [log], [health]) section of the optional config
+  // file, so a flag wins over the file and the file over the defaults (config.h AppSection).
+  struct Flags {
+    std::string config;
+    std::vector<std::string> sets;
+    std::string listen, database, cursor_key, log_level, access_log;
+    int threads = 0, slow_ms = -1, read_threads = 0, refresh_s = 0, health_disk_mb = -1;
+    unsigned n_plus_one = 0;
+    bool debug_headers = false;
+  };
+  auto f = std::make_shared<Flags>();
+  cmd->add_option("-c,--config", f->config, "TOML config file ([app], [log], [health] sections)");
+  cmd->add_option("--set", f->sets, "Override a config key: --set app.read_threads=4");
+  cmd->add_option("--listen", f->listen, "Listen address (app.listen, default 127.0.0.1:9001)");
+  cmd->add_option(
+      "--database", f->database,
+      "sqlite://PATH or postgresql://... (app.database, default sqlite://data/tenx.db)");
+  cmd->add_option("--threads", f->threads, "Event-loop threads (app.threads, default 1)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--debug-headers", f->debug_headers,
                 "X-Query-Count (and X-N-Plus-One) on responses");
-  auto slow_ms = std::make_shared<int>(100);
-  cmd->add_option("--slow-query-ms", *slow_ms, "Log statements slower than this")
-      ->capture_default_str()
+  cmd->add_option("--slow-query-ms", f->slow_ms, "Log statements slower than this (default 100)")
       ->check(CLI::Range(0, 3'600'000));
-  cmd->add_option("--n-plus-one", o->n_plus_one_threshold,
-                  "Warn when one statement runs more often in a request")
-      ->capture_default_str();
-  auto refresh_s = std::make_shared<int>(60);
-  cmd->add_option("--refresh-interval", *refresh_s, "Seconds between summary refreshes")
-      ->capture_default_str()
+  cmd->add_option("--n-plus-one", f->n_plus_one,
+                  "Warn when one statement runs more often in a request (default 10)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  cmd->add_option("--refresh-interval", f->refresh_s,
+                  "Seconds between summary refreshes (default 60)")
       ->check(CLI::Range(1, 86400));
-  cmd->add_option("--read-threads", o->read_threads, "SQLite reader threads")
-      ->capture_default_str()
+  cmd->add_option("--read-threads", f->read_threads, "SQLite reader threads (default 2)")
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--cursor-key", o->cursor_key,
+  cmd->add_option("--cursor-key", f->cursor_key,
                   "Key of the cursor integrity tag (same on every instance)");
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")
-      ->capture_default_str();
-  cmd->add_option("--access-log", o->access_log, "off, stdout, stderr or a file")
-      ->capture_default_str();
-  cmd->add_option("--health-min-disk-mb", o->health_min_disk_mb,
-                  "Unhealthy below this much free disk")
-      ->capture_default_str();
+  cmd->add_option("--log-level", f->log_level, "trace, debug, info, warn, error, off (log.level)");
+  cmd->add_option("--access-log", f->access_log, "off, stdout, stderr or a file (log.access_log)");
+  cmd->add_option("--health-min-disk-mb", f->health_disk_mb, "Unhealthy below this much free disk")
+      ->check(CLI::Range(0, 1 << 30));
   cmd->require_subcommand(0, 1);
-  cmd->callback([cmd, o, slow_ms, refresh_s, &exit_code] {
+  cmd->callback([cmd, f, &exit_code] {
     if (!cmd->get_subcommands().empty()) return;
-    o->slow_query = std::chrono::milliseconds(*slow_ms);
-    o->refresh_interval = std::chrono::seconds(*refresh_s);
-    exit_code = run(*o);
+    auto quoted = [](const std::string& v) {
+      std::string out = "\"";
+      for (char c : v) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+      }
+      return out + "\"";
+    };
+    std::vector<std::string> sets = f->sets;
+    if (!f->listen.empty()) sets.push_back("app.listen=" + quoted(f->listen));
+    if (!f->database.empty()) sets.push_back("app.database=" + quoted(f->database));
+    if (f->threads > 0) sets.push_back("app.threads=" + std::to_string(f->threads));
+    if (f->debug_headers) sets.push_back("app.debug_headers=true");
+    if (f->slow_ms >= 0) sets.push_back("app.slow_query_ms=" + std::to_string(f->slow_ms));
+    if (f->n_plus_one > 0)
+      sets.push_back("app.n_plus_one_threshold=" + std::to_string(f->n_plus_one));
+    if (f->refresh_s > 0)
+      sets.push_back("app.refresh_interval_ms=" + std::to_string(f->refresh_s * 1000));
+    if (f->read_threads > 0) sets.push_back("app.read_threads=" + std::to_string(f->read_threads));
+    if (!f->cursor_key.empty()) sets.push_back("app.cursor_key=" + quoted(f->cursor_key));
+    if (!f->log_level.empty()) sets.push_back("log.level=" + quoted(f->log_level));
+    if (!f->access_log.empty()) sets.push_back("log.access_log=" + quoted(f->access_log));
+    if (f->health_disk_mb >= 0)
+      sets.push_back("health.disk_min_free_mb=" + std::to_string(f->health_disk_mb));
+    config::Config cfg;
+    try {
+      cfg = f->config.empty() ? config::load_string("", "<flags>", sets)
+                              : config::load_file(f->config, sets);
+    } catch (const config::Error& e) {
+      std::cerr << e.what() << "\n";
+      exit_code = 2;
+      return;
+    }
+    AppOptions o;
+    o.listen = cfg.app.listen;
+    o.threads = cfg.app.threads;
+    o.database = cfg.app.database;
+    o.debug_headers = cfg.app.debug_headers;
+    o.slow_query = cfg.app.slow_query;
+    o.n_plus_one_threshold = cfg.app.n_plus_one_threshold;
+    o.refresh_interval = cfg.app.refresh_interval;
+    o.read_threads = cfg.app.read_threads;
+    o.pool_size = cfg.app.pool_size;
+    o.cursor_key = cfg.app.cursor_key;
+    o.per_page_max = static_cast<int>(cfg.app.per_page_max);
+    o.log_level = cfg.log.level;
+    o.access_log = cfg.log.access_log;
+    o.health_min_disk_mb = cfg.health.disk_min_free_bytes >> 20;
+    o.health_max_rss_mb = cfg.health.max_rss_bytes >> 20;
+    exit_code = run(o);
   });
 
   // tenx app seed
@@ -233,13 +286,18 @@ void add_commands(CLI::App& root, int& exit_code) {
     }
   });
 
-  auto* bench = dbc->add_subcommand("bench", "The guide's database table: each technique against its absence");
+  auto* bench = dbc->add_subcommand(
+      "bench", "The guide's database table: each technique against its absence");
   auto bo = std::make_shared<DbBenchOptions>();
-  bench->add_option("--database", *db_url, "A seeded database (the feed case drops and recreates indexes)")
+  bench
+      ->add_option("--database", *db_url,
+                   "A seeded database (the feed case drops and recreates indexes)")
       ->capture_default_str();
-  bench->add_option("--runs", bo->runs, "Runs per statement (median)")->capture_default_str()
+  bench->add_option("--runs", bo->runs, "Runs per statement (median)")
+      ->capture_default_str()
       ->check(CLI::Range(3, 100000));
-  bench->add_option("--inserts", bo->inserts, "Inserts per index variant (0: skip)")->capture_default_str();
+  bench->add_option("--inserts", bo->inserts, "Inserts per index variant (0: skip)")
+      ->capture_default_str();
   auto only = std::make_shared<std::string>();
   bench->add_option("--only", *only, "Comma list: feed,nplus1,counts,matview,pagination,inserts");
   bench->callback([db_url, bo, only, &exit_code] {

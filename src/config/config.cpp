@@ -242,6 +242,25 @@ void read_health(Reader r, HealthSection& s) {
   r.done();
 }
 
+void read_app(Reader r, AppSection& a) {
+  if (r.str("listen", a.listen) && !valid_listen(a.listen))
+    r.error("listen", "'app.listen' must be HOST:PORT with a numeric port; not '" + a.listen + "'");
+  r.integer("threads", a.threads, 1, 256);
+  if (r.str("database", a.database) && !a.database.starts_with("sqlite://") &&
+      !a.database.starts_with("postgresql://") && !a.database.starts_with("postgres://"))
+    r.error("database",
+            "'app.database' must be sqlite://PATH or postgresql://...; not '" + a.database + "'");
+  r.boolean("debug_headers", a.debug_headers);
+  r.millis("slow_query_ms", a.slow_query, 0, 3'600'000);
+  r.integer("n_plus_one_threshold", a.n_plus_one_threshold, 1, 1'000'000);
+  r.millis("refresh_interval_ms", a.refresh_interval, 1'000, 86'400'000);
+  r.integer("read_threads", a.read_threads, 1, 64);
+  r.integer("pool_size", a.pool_size, 1, 1'000);
+  r.str("cursor_key", a.cursor_key);
+  r.integer("per_page_max", a.per_page_max, 1, 10'000);
+  r.done();
+}
+
 void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, RouteConfig& route) {
   Reader r(ctx, t, prefix);
   route.line = r.line();
@@ -514,6 +533,7 @@ Config from_table(Ctx& ctx, toml::table& root, const std::vector<std::string>& o
   c.source = ctx.source;
   Reader r(ctx, root, "");
   if (const auto* t = r.table("server")) read_server(Reader(ctx, *t, "server"), c.server);
+  if (const auto* t = r.table("app")) read_app(Reader(ctx, *t, "app"), c.app);
   if (const auto* t = r.table("log")) read_log(Reader(ctx, *t, "log"), c.log);
   if (const auto* t = r.table("admin")) read_admin(Reader(ctx, *t, "admin"), c.admin);
   if (const auto* t = r.table("health")) read_health(Reader(ctx, *t, "health"), c.health);

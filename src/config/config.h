@@ -138,9 +138,25 @@ struct AdminSection {
   std::string token;   // required as `Authorization: Bearer TOKEN` when set
 };
 
+// `tenx app`: one app instance (the `[app]` section; `tenx app` flags override it).
+struct AppSection {
+  std::string listen = "127.0.0.1:9001";
+  std::uint32_t threads = 1;
+  std::string database = "sqlite://data/tenx.db";  // or postgresql://user@host:port/db[?replica=]
+  bool debug_headers = false;                      // X-Query-Count, X-N-Plus-One
+  std::chrono::milliseconds slow_query{100};       // slow_query_ms
+  std::uint32_t n_plus_one_threshold = 10;
+  std::chrono::milliseconds refresh_interval{60'000};  // refresh_interval_ms: the summaries
+  std::uint32_t read_threads = 2;                      // SQLite readers
+  std::uint32_t pool_size = 4;                         // PostgreSQL connections per event loop
+  std::string cursor_key = "tenx-default-cursor-key";  // the same on every instance
+  std::uint32_t per_page_max = 100;
+};
+
 struct Config {
   std::string source;  // file name, or "<string>"
   ServerSection server;
+  AppSection app;
   AdminSection admin;
   LogSection log;
   HealthSection health;

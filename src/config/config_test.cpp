@@ -420,3 +420,29 @@ TEST(Config, MissingFileMessageNamesThePath) {
 
 }  // namespace
 }  // namespace tenx::config
+
+namespace tenx::config {
+namespace {
+
+TEST(ConfigApp, ReadsTheAppSectionAndRefusesBadValues) {
+  auto c = load_string(
+      "[app]\nlisten = \"127.0.0.1:9100\"\ndatabase = \"postgresql://u@127.0.0.1:5432/db\"\n"
+      "debug_headers = true\nslow_query_ms = 250\nread_threads = 3\n",
+      "test.toml");
+  EXPECT_EQ(c.app.listen, "127.0.0.1:9100");
+  EXPECT_EQ(c.app.database, "postgresql://u@127.0.0.1:5432/db");
+  EXPECT_TRUE(c.app.debug_headers);
+  EXPECT_EQ(c.app.slow_query, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.app.read_threads, 3u);
+  EXPECT_EQ(load_string("", "test.toml").app.database, "sqlite://data/tenx.db");
+  auto errs = errors_of("[app]\ndatabase = \"mysql://x\"\nread_threads = 0\nbogus = 1\n");
+  ASSERT_EQ(errs.size(), 3u);
+  EXPECT_NE(errs[0].find("test.toml:2: 'app.database' must be sqlite://PATH or postgresql://"),
+            std::string::npos)
+      << errs[0];
+  // --set reaches the section too.
+  EXPECT_EQ(load_string("", "test.toml", {"app.threads=4"}).app.threads, 4u);
+}
+
+}  // namespace
+}  // namespace tenx::config

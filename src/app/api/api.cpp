@@ -204,9 +204,14 @@ void Api::add_routes(http::Router& router) {
 }
 
 boost::asio::awaitable<Reply> Api::db_report(http::Exchange& ex, QueryContext&) {
+  // Loopback peers only, and not through a proxy: behind the gateway every peer is loopback,
+  // so a forwarded request (X-Forwarded-For) is refused too.
   const auto peer = ex.peer_address();
-  if (!(peer.starts_with("127.") || peer == "::1"))
-    co_return detail::error(403, "forbidden", "the database report is served to loopback only");
+  const bool loopback =
+      peer.starts_with("127.") || peer == "::1" || peer.starts_with("::ffff:127.");
+  if (!loopback || ex.request().headers.find("X-Forwarded-For"))
+    co_return detail::error(403, "forbidden",
+                            "the database report is served to direct loopback clients only");
   Reply r;
   r.body = report_json(db_.stats());
   co_return r;

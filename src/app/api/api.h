@@ -18,7 +18,7 @@
 //   POST /api/posts                 bearer token; 201
 //   POST /api/posts/{id}/like       bearer token; 201, 409 if already liked, 404 no such post
 //   POST /api/posts/{id}/comments   bearer token; 201
-//   GET  /debug/db/report           per-statement figures (loopback peers only)
+//   GET  /debug/db/report           per-statement figures (direct loopback peers only)
 //
 // Errors are JSON {"error","message"} (+ "field" for validation): 400 bad input, 401 no or
 // bad token, 404 unknown id, 409 duplicate, 503 database busy or down.

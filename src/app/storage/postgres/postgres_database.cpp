@@ -133,7 +133,13 @@ class PgConn {
   asio::awaitable<Result<Rows>> execute(Stmt s, const char* sql, const std::vector<Value>& params) {
     const auto deadline = Clock::now() + kStatementDeadline;
     const auto idx = static_cast<std::size_t>(s);
-    const std::string name = fmt::format("tenx_{}", stmt_name(s));
+    static const auto kNames = [] {
+      std::array<std::string, kStmtCount> n;
+      for (std::size_t i = 0; i < kStmtCount; ++i)
+        n[i] = fmt::format("tenx_{}", stmt_name(static_cast<Stmt>(i)));
+      return n;
+    }();
+    const std::string& name = kNames[idx];
     if (!prepared_[idx]) {
       if (!PQsendPrepare(conn_, name.c_str(), sql, 0, nullptr)) co_return broken("prepare");
       auto r = co_await results(deadline, stmt_name(s));
