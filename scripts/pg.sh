@@ -29,12 +29,13 @@ case "$cmd" in
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       as_pg "$PGBIN/initdb" -D "$dir/data" -U tenx -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
-      fresh=1
     fi
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200 $extra" \
       start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
-    if [ -n "${fresh:-}" ]; then
+    # The database, unless an earlier start made it (a retry on another port reuses DIR).
+    if ! as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$port" -U tenx -d postgres -tAc \
+         "SELECT 1 FROM pg_database WHERE datname = 'tenx'" | grep -q 1; then
       as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U tenx tenx
     fi
     url "$port"

@@ -12,10 +12,17 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 scripts/install-deps.sh
 
 # PostgreSQL for the API suite's second engine: a private cluster on 127.0.0.1, stopped at exit.
+# Ports below the kernel's ephemeral range (32768+), where a client socket could hold the port;
+# the next one is tried if a port is taken.
 PG_DIR=$(mktemp -d /tmp/tenx-pg.XXXXXX)
-PG_PORT="${TENX_PG_PORT:-55432}"
 trap 'scripts/pg.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"' EXIT
-TENX_TEST_PG_URL=$(scripts/pg.sh start "$PG_DIR" "$PG_PORT" --fast)
+TENX_TEST_PG_URL=""
+for PG_PORT in ${TENX_PG_PORT:-25432 25433 25434 25435 25436}; do
+  if TENX_TEST_PG_URL=$(scripts/pg.sh start "$PG_DIR" "$PG_PORT" --fast 2>"$PG_DIR/start.err"); then break; fi
+  echo "=== PostgreSQL could not use port $PG_PORT; trying the next"
+  TENX_TEST_PG_URL=""
+done
+[ -n "$TENX_TEST_PG_URL" ] || { cat "$PG_DIR/start.err" >&2; echo "cannot start PostgreSQL for the tests" >&2; exit 1; }
 export TENX_TEST_PG_URL TENX_REQUIRE_PG=1
 echo "=== PostgreSQL for the tests: $TENX_TEST_PG_URL"
 
