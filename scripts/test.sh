@@ -3,7 +3,8 @@
 # PostgreSQL cluster (scripts/pg.sh, stopped at exit), then
 #   1. release build + every test (unit and end-to-end),
 #   2. Debug + ASan/UBSan build + every test,
-#   3. the libFuzzer target for the HTTP request parser (clang 14), for about a minute.
+#   3. the libFuzzer targets (clang 14): the HTTP request parser for about a minute, then the
+#      response parser and the cursor decoder for shorter runs.
 # Ends with one summary line "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,21 +45,26 @@ for preset in release asan; do
   count "$log"; rm -f "$log"
 done
 
-echo "=== fuzz: build and run the request parser fuzzer for ${FUZZ_SECONDS}s"
+echo "=== fuzz: build and run the parsers of untrusted input"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-corpus=$(mktemp -d)
-cp fuzz/corpus/request_parser/* "$corpus"/
-if build/fuzz/fuzz/request_parser_fuzz -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
-     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" fuzz/corpus/request_parser \
-     > build/fuzz/request_parser_fuzz.log 2>&1; then
-  tail -3 build/fuzz/request_parser_fuzz.log
-  passed=$((passed + 1))
-else
-  tail -40 build/fuzz/request_parser_fuzz.log
-  echo "fuzz: request_parser_fuzz FAILED (see build/fuzz/request_parser_fuzz.log)"
-  failed=$((failed + 1)); status=1
-fi
-rm -rf "$corpus"
+# target, seconds: the request parser gets the most time (every client reaches it).
+for spec in "request_parser:$FUZZ_SECONDS" "response_parser:$((FUZZ_SECONDS / 2))" "cursor:$((FUZZ_SECONDS / 4))"; do
+  name=${spec%%:*}; secs=${spec##*:}
+  corpus=$(mktemp -d)
+  cp fuzz/corpus/"$name"/* "$corpus"/
+  echo "--- ${name}_fuzz for ${secs}s"
+  if build/fuzz/fuzz/"${name}"_fuzz -max_total_time="$secs" -max_len=8192 -timeout=10 \
+       -rss_limit_mb=2048 -print_final_stats=1 "$corpus" fuzz/corpus/"$name" \
+       > build/fuzz/"${name}"_fuzz.log 2>&1; then
+    tail -3 build/fuzz/"${name}"_fuzz.log
+    passed=$((passed + 1))
+  else
+    tail -40 build/fuzz/"${name}"_fuzz.log
+    echo "fuzz: ${name}_fuzz FAILED (see build/fuzz/${name}_fuzz.log)"
+    failed=$((failed + 1)); status=1
+  fi
+  rm -rf "$corpus"
+done
 echo "tests: $passed passed, $failed failed"
 exit $status
