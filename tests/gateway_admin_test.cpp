@@ -12,6 +12,7 @@
 #include <csignal>
 #include <map>
 #include <regex>
+#include <thread>
 
 namespace tenx::e2e {
 namespace {
@@ -26,7 +27,12 @@ level = "warn"
 [[gateway.routes]]
 path = "/who"
 [gateway.routes.return]
-body = "{}"
+body = "{0}"
+[[gateway.routes]]
+path = "/slow"
+[gateway.routes.return]
+body = "slow {0}"
+delay_ms = 1500
 )",
                      name);
 }
@@ -152,6 +158,30 @@ TEST_F(GatewayAdmin, DrainedServerGetsNoNewRequests) {
   ASSERT_TRUE(undo);
   EXPECT_EQ(undo->status, 200);
   EXPECT_GT(spread(10)["a"], 0);
+}
+
+// Draining stops new requests only: one already on its way to the drained server finishes.
+TEST_F(GatewayAdmin, DrainLetsTheRequestInFlightFinish) {
+  start();
+  std::optional<Response> slow;
+  std::thread in_flight([&] {
+    RawClient c(port_, 10s);
+    if (c.send(get_request("/slow"))) slow = c.read_response();
+  });
+  // `a` is the only server now, so the slow request is a's; it takes 1.5 s there.
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
+                 fmt::format(R"({{"address":"{}"}})", b_->address()))
+                ->status,
+            201);
+  const auto drain = call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain");
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(drain->status, 200);
+  EXPECT_EQ(spread(6), (std::map<std::string, int>{{"b", 6}}));
+  in_flight.join();
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 200);
+  EXPECT_EQ(slow->body, "slow a");
 }
 
 TEST_F(GatewayAdmin, BadRequestsGetClearErrors) {
