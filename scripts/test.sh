@@ -15,7 +15,7 @@ scripts/install-deps.sh
 # PostgreSQL for the API suite's second engine: a private cluster on 127.0.0.1, stopped at exit.
 # Ports below the kernel's ephemeral range (32768+), where a client socket could hold the port;
 # the next one is tried if a port is taken.
-PG_DIR=$(mktemp -d /tmp/tenx-pg.XXXXXX)
+PG_DIR=$(mktemp -d -p "${TMPDIR:-/tmp}")
 trap 'scripts/pg.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"' EXIT
 TENX_TEST_PG_URL=""
 for PG_PORT in ${TENX_PG_PORT:-25432 25433 25434 25435 25436}; do

@@ -63,7 +63,8 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
   auto sql = [&](Stmt s) { return *db.sql_of(s); };
   const auto posts = must(db.exec_blocking("SELECT COUNT(*) FROM posts"), "count").integer(0, 0);
   const auto published =
-      must(db.exec_blocking("SELECT COUNT(*) FROM posts WHERE " + d.published()), "count").integer(0, 0);
+      must(db.exec_blocking("SELECT COUNT(*) FROM posts WHERE " + d.published()), "count")
+          .integer(0, 0);
   fmt::print(out, "{}: {} posts ({} published), median of up to {} runs each\n", db.engine(), posts,
              published, o.runs);
   std::vector<Line> lines;
@@ -96,7 +97,8 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
   }
 
   if (o.nplus1) {
-    const auto naive = sql(Stmt::posts_naive), author = sql(Stmt::user_by_id), eager = sql(Stmt::feed_first);
+    const auto naive = sql(Stmt::posts_naive), author = sql(Stmt::user_by_id),
+               eager = sql(Stmt::feed_first);
     const std::vector<Value> hundred{Value(std::int64_t{100})};
     const double lazy = median_ms(
         [&] {
@@ -105,7 +107,8 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
             must(db.exec_blocking(author, {Value(rows.integer(i, 4))}), "author");
         },
         o.runs);
-    const double joined = median_ms([&] { must(db.exec_blocking(eager, hundred), "eager"); }, o.runs);
+    const double joined =
+        median_ms([&] { must(db.exec_blocking(eager, hundred), "eager"); }, o.runs);
     add("100 posts with authors (N+1 -> eager)", "101 queries", lazy, "1 join", joined,
         "850 ms -> 45 ms");
   }
@@ -130,7 +133,8 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
                "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) - 7 * 86400000000 "
                "ORDER BY lc DESC, cc DESC, p.id DESC LIMIT 100";
     const double agg = median_ms([&] { must(db.exec_blocking(direct), "aggregate"); }, o.runs);
-    const double view = median_ms([&] { must(db.exec_blocking(sql(Stmt::popular_read)), "view"); }, o.runs);
+    const double view =
+        median_ms([&] { must(db.exec_blocking(sql(Stmt::popular_read)), "view"); }, o.runs);
     add("popular this week", "aggregate", agg, d.pg ? "matview" : "summary", view,
         "4500 ms -> 12 ms");
   }
@@ -138,18 +142,21 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
   if (o.pagination) {
     const auto offset_sql = sql(Stmt::feed_offset), cursor_sql = sql(Stmt::feed_after);
     const std::string position = "SELECT " + d.us("created_at") + ", id FROM posts WHERE " +
-                                 d.published() + " ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET " +
-                                 d.p(1);
+                                 d.published() +
+                                 " ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET " + d.p(1);
     const std::vector<std::pair<int, std::string>> pages = {
         {1, "12 ms -> 8 ms"}, {100, "45 ms -> 9 ms"}, {10000, "3200 ms -> 11 ms"}};
     for (const auto& [page, guide] : pages) {
       const std::int64_t skip = static_cast<std::int64_t>(page - 1) * 20;
       if (skip >= published) {
-        fmt::print(out, "  page {}: the table has only {} published posts (skipped)\n", page, published);
+        fmt::print(out, "  page {}: the table has only {} published posts (skipped)\n", page,
+                   published);
         continue;
       }
       const double off = median_ms(
-          [&] { must(db.exec_blocking(offset_sql, {Value(std::int64_t{21}), Value(skip)}), "offset"); },
+          [&] {
+            must(db.exec_blocking(offset_sql, {Value(std::int64_t{21}), Value(skip)}), "offset");
+          },
           o.runs);
       double cur;
       if (page == 1) {
@@ -160,7 +167,8 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
         const std::vector<Value> after{pos.at(0, 0), pos.at(0, 1), Value(std::int64_t{21})};
         cur = median_ms([&] { must(db.exec_blocking(cursor_sql, after), "cursor"); }, o.runs);
       }
-      add(fmt::format("feed page {} (offset -> cursor)", page), "offset", off, "cursor", cur, guide);
+      add(fmt::format("feed page {} (offset -> cursor)", page), "offset", off, "cursor", cur,
+          guide);
     }
   }
 
@@ -168,35 +176,41 @@ int run_db_bench(Database& db, const DbBenchOptions& o, std::ostream& out) {
     // One transaction per insert, as a web request makes them; 40 % drafts.
     const std::vector<std::pair<std::string, std::string>> variants = {
         {"no index", ""},
-        {"full index", "CREATE INDEX bench_insert_idx ON bench_insert (published, created_at DESC)"},
-        {"partial index", "CREATE INDEX bench_insert_idx ON bench_insert (published, created_at DESC) WHERE " +
-                              d.published()}};
+        {"full index",
+         "CREATE INDEX bench_insert_idx ON bench_insert (published, created_at DESC)"},
+        {"partial index",
+         "CREATE INDEX bench_insert_idx ON bench_insert (published, created_at DESC) WHERE " +
+             d.published()}};
     std::vector<double> rates;
     for (const auto& [name, index] : variants) {
       must(db.exec_blocking("DROP TABLE IF EXISTS bench_insert"), "drop");
-      must(db.exec_blocking(d.pg ? "CREATE TABLE bench_insert (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, "
-                                   "title TEXT NOT NULL, body TEXT NOT NULL, published BOOLEAN NOT NULL, "
-                                   "created_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                                 : "CREATE TABLE bench_insert (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
-                                   "title TEXT NOT NULL, body TEXT NOT NULL, published INTEGER NOT NULL, "
-                                   "created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) "
-                                   "* 86400000000 AS INTEGER)))"),
-           "create");
+      must(
+          db.exec_blocking(
+              d.pg
+                  ? "CREATE TABLE bench_insert (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, "
+                    "title TEXT NOT NULL, body TEXT NOT NULL, published BOOLEAN NOT NULL, "
+                    "created_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                  : "CREATE TABLE bench_insert (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
+                    "title TEXT NOT NULL, body TEXT NOT NULL, published INTEGER NOT NULL, "
+                    "created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) "
+                    "* 86400000000 AS INTEGER)))"),
+          "create");
       if (!index.empty()) must(db.exec_blocking(index), "index");
-      const std::string insert = "INSERT INTO bench_insert (user_id, title, body, published) VALUES (" +
-                                 d.p(1) + ", " + d.p(2) + ", " + d.p(3) + ", " +
-                                 (d.pg ? d.p(4) + "::int::boolean" : d.p(4)) + ")";
+      const std::string insert =
+          "INSERT INTO bench_insert (user_id, title, body, published) VALUES (" + d.p(1) + ", " +
+          d.p(2) + ", " + d.p(3) + ", " + (d.pg ? d.p(4) + "::int::boolean" : d.p(4)) + ")";
       const std::string body(200, 'x');
       const auto s = Clock::now();
       for (int i = 0; i < o.inserts; ++i)
-        must(db.exec_blocking(insert, {Value(std::int64_t{i % 1000 + 1}), Value("a title"), Value(body),
-                                       Value(std::int64_t{i % 5 < 2 ? 0 : 1})}),
+        must(db.exec_blocking(insert, {Value(std::int64_t{i % 1000 + 1}), Value("a title"),
+                                       Value(body), Value(std::int64_t{i % 5 < 2 ? 0 : 1})}),
              "insert");
       const double secs = std::chrono::duration<double>(Clock::now() - s).count();
       rates.push_back(o.inserts / secs);
       must(db.exec_blocking("DROP TABLE bench_insert"), "drop");
     }
-    fmt::print(out, "  {:<40} {:>10.0f} / {:>10.0f} / {:>10.0f} inserts/s   guide: 1200 / 980 / 1050\n",
+    fmt::print(out,
+               "  {:<40} {:>10.0f} / {:>10.0f} / {:>10.0f} inserts/s   guide: 1200 / 980 / 1050\n",
                "insert rate (none / full / partial index)", rates[0], rates[1], rates[2]);
   }
   return 0;

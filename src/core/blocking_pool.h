@@ -60,7 +60,9 @@ class BlockingPool {
                               [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
           });
           if (!queued) {
-            boost::asio::post(ex, [shared] { (*shared)(Result<R>(boost::system::in_place_error, make_error_code(Errc::busy))); });
+            boost::asio::post(ex, [shared] {
+              (*shared)(Result<R>(boost::system::in_place_error, make_error_code(Errc::busy)));
+            });
           }
         },
         boost::asio::use_awaitable, std::move(fn));

@@ -114,7 +114,8 @@ class Database {
   virtual std::unique_ptr<BulkWriter> bulk_writer() = 0;
   // Arbitrary SQL with bound parameters ($1.. on PostgreSQL, ?1.. on SQLite), prepared once
   // per text and kept: for tools (`tenx app db bench`), never on the request path. Blocking.
-  virtual Result<Rows> exec_blocking(const std::string& sql, const std::vector<Value>& params = {}) = 0;
+  virtual Result<Rows> exec_blocking(const std::string& sql,
+                                     const std::vector<Value>& params = {}) = 0;
   // Rows in a table (for the seed's "already seeded?" check). Blocking.
   virtual Result<std::int64_t> table_rows(std::string_view table) = 0;
 

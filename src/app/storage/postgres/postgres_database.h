@@ -69,7 +69,7 @@ class PostgresDatabase : public Database {
   std::mutex pools_mu_;
   std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Pools>>> pools_;  // guarded
   std::mutex admin_mu_;
-  pg_conn* admin_ = nullptr;  // guarded by admin_mu_
+  pg_conn* admin_ = nullptr;                       // guarded by admin_mu_
   std::map<std::string, std::string> tool_stmts_;  // exec_blocking's: SQL -> name; guarded
 };
 

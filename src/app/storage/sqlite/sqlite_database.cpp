@@ -119,7 +119,8 @@ SqliteDatabase::~SqliteDatabase() {
   for (auto& [sql_text, st] : tool_stmts_) sqlite3_finalize(st);
 }
 
-Result<Rows> SqliteDatabase::exec_blocking(const std::string& sql_text, const std::vector<Value>& params) {
+Result<Rows> SqliteDatabase::exec_blocking(const std::string& sql_text,
+                                           const std::vector<Value>& params) {
   auto& st = tool_stmts_[sql_text];
   if (!st && sqlite3_prepare_v3(writer_->db, sql_text.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st,
                                 nullptr) != SQLITE_OK) {

@@ -60,7 +60,9 @@ class SqliteDatabase : public Database {
   std::string path_;
   DatabaseOptions options_;
   std::unique_ptr<Conn> writer_;
-  std::map<std::string, sqlite3_stmt*> tool_stmts_;  // exec_blocking's, on the writer  // used on write_pool_ (or the migrating / seeding thread)
+  std::map<std::string, sqlite3_stmt*>
+      tool_stmts_;  // exec_blocking's, on the writer  // used on write_pool_ (or the migrating /
+                    // seeding thread)
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> all_readers_;
   std::vector<Conn*> idle_readers_;  // guarded by readers_mu_
