@@ -34,8 +34,6 @@
 # Usage: bench/gateway_proxy.sh [--rounds 3] [--duration 10s] [--workers "1 2"]
 #          [--connections 64] [--failover-duration 10s] [--kill-after 3] [--failover-workers 2]
 # TENX=path/to/tenx measures another build (default build/release/bin/tenx).
-# Development only: BENCH_ONLY_RIVALS=1 skips tenx (to check the rest of the script while the
-# proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
@@ -53,46 +51,13 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-ONLY_RIVALS=${BENCH_ONLY_RIVALS:-0}
-loud_no_tenx() {
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-  echo "!!! BENCH_ONLY_RIVALS=1: tenx was NOT measured. Development run only: no tenx figures,"
-  echo "!!! no goal checked. Do not record this run."
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-}
 
 need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
 need /usr/sbin/haproxy haproxy
-TENX=${TENX:-build/release/bin/tenx}
-if [ "$ONLY_RIVALS" = 1 ]; then
-  loud_no_tenx
-else
-  if [ ! -x "$TENX" ]; then
-    echo "bench: building tenx (release preset)"
-    cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
-  fi
-  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--upstream'; then
-    echo "bench: '$TENX gateway --help' does not mention --upstream: this tenx has no reverse proxy yet." >&2
-    echo "bench: rebuild tenx with the proxy (BENCH_ONLY_RIVALS=1 checks the rest of the script, without tenx)." >&2
-    exit 1
-  fi
-  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--balance'; then
-    echo "bench: '$TENX gateway --help' does not mention --balance (needed: --balance round_robin)." >&2
-    exit 1
-  fi
-fi
-
-WORK=$(mktemp -d)
-cleanup() {
-  local p
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-  if [ "$ONLY_RIVALS" = 1 ]; then loud_no_tenx; fi
-}
-trap cleanup EXIT
+use_tenx
+make_workdir
 trap 'exit 130' INT TERM
 
 BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
@@ -221,8 +186,7 @@ run_wrk() {  # port -> RES="rps p50ms p99ms"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
-TENX_VERSION="not measured (BENCH_ONLY_RIVALS=1)"
-[ "$ONLY_RIVALS" = 1 ] || TENX_VERSION=$("$TENX" version)
+TENX_VERSION=$("$TENX" version)
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "versions: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'); haproxy $(/usr/sbin/haproxy -v | awk 'NR==1 {print $3}'); $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'); tenx: $TENX_VERSION"
 echo "upstreams: two single-process nginx on 127.0.0.1:$U1_PORT and :$U2_PORT, /hello -> 200, $(printf %s "$BODY" | wc -c)-byte JSON"
@@ -232,7 +196,7 @@ echo "           max_fails=1 fail_timeout=10s, proxy_next_upstream error timeout
 echo "  haproxy: http-reuse always, option http-keep-alive, balance roundrobin, retries 3, option redispatch,"
 echo "           retry-on all-retryable-errors, check inter 1s on both servers"
 echo "  tenx:    --balance round_robin, defaults (passive health max_fails=1 fail_timeout=10s, retries of idempotent requests)"
-if [ "$ONLY_RIVALS" = 1 ]; then PROXIES="nginx haproxy"; REVERSED="haproxy nginx"; else PROXIES="nginx haproxy tenx"; REVERSED="tenx haproxy nginx"; fi
+PROXIES="nginx haproxy tenx"; REVERSED="tenx haproxy nginx"
 
 start_upstream 1; start_upstream 2
 
@@ -251,23 +215,15 @@ for W in $WORKERS; do
       printf '%-8s %-6s %-8s %12s %9s %9s\n' "$W" "$R" "$who" $res
     done
     R_HN+=("$(ratio "${H[0]}" "${N[0]}")"); P99N+=("${N[2]}"); P99H+=("${H[2]}")
-    if [ "$ONLY_RIVALS" != 1 ]; then
-      R_TN+=("$(ratio "${T[0]}" "${N[0]}")"); R_TH+=("$(ratio "${T[0]}" "${H[0]}")"); P99T+=("${T[2]}")
-    fi
+    R_TN+=("$(ratio "${T[0]}" "${N[0]}")"); R_TH+=("$(ratio "${T[0]}" "${H[0]}")"); P99T+=("${T[2]}")
   done
   echo "workers=$W haproxy/nginx req/s ratios: ${R_HN[*]}  median $(med "${R_HN[@]}")"
-  if [ "$ONLY_RIVALS" != 1 ]; then
-    echo "workers=$W tenx/nginx   req/s ratios: ${R_TN[*]}  median $(med "${R_TN[@]}")"
-    echo "workers=$W tenx/haproxy req/s ratios: ${R_TH[*]}  median $(med "${R_TH[@]}")"
-  fi
-  echo "workers=$W p99 medians: nginx $(med "${P99N[@]}") ms, haproxy $(med "${P99H[@]}") ms, tenx $([ "$ONLY_RIVALS" = 1 ] && echo 'NOT MEASURED' || echo "$(med "${P99T[@]}") ms")"
-  if [ "$ONLY_RIVALS" = 1 ]; then
-    echo "workers=$W goal (tenx >= 1.2x nginx req/s with p99 no worse): NOT CHECKED, tenx not measured"
-  else
-    rm_=$(med "${R_TN[@]}"); pt=$(med "${P99T[@]}"); pn=$(med "${P99N[@]}")
-    if awk -v r="$rm_" -v t="$pt" -v n="$pn" 'BEGIN{exit !(r >= 1.2 && t <= n)}'; then verdict=met; else verdict="NOT met"; fi
-    echo "workers=$W goal (tenx >= 1.2x nginx req/s with p99 no worse): $verdict (median ratio $rm_, p99 median tenx $pt ms vs nginx $pn ms)"
-  fi
+  echo "workers=$W tenx/nginx   req/s ratios: ${R_TN[*]}  median $(med "${R_TN[@]}")"
+  echo "workers=$W tenx/haproxy req/s ratios: ${R_TH[*]}  median $(med "${R_TH[@]}")"
+  echo "workers=$W p99 medians: nginx $(med "${P99N[@]}") ms, haproxy $(med "${P99H[@]}") ms, tenx $(med "${P99T[@]}") ms"
+  rm_=$(med "${R_TN[@]}"); pt=$(med "${P99T[@]}"); pn=$(med "${P99N[@]}")
+  if awk -v r="$rm_" -v t="$pt" -v n="$pn" 'BEGIN{exit !(r >= 1.2 && t <= n)}'; then verdict=met; else verdict="NOT met"; fi
+  echo "workers=$W goal (tenx >= 1.2x nginx req/s with p99 no worse): $verdict (median ratio $rm_, p99 median tenx $pt ms vs nginx $pn ms)"
   for who in $PROXIES; do stop "$(proxy_pid "$who")"; done
 done
 
@@ -297,9 +253,7 @@ for who in $PROXIES; do
   start_upstream 2
 done
 echo "client-visible errors = non-2xx + socket errors (connect, read, write, timeout; wrk's timeout is 2 s)"
-if [ "$ONLY_RIVALS" = 1 ]; then
-  echo "goal (zero client-visible errors for tenx): NOT CHECKED, tenx not measured"
-elif [ "$TENX_ERRORS" = 0 ]; then
+if [ "$TENX_ERRORS" = 0 ]; then
   echo "goal (zero client-visible errors for tenx): met"
 else
   echo "goal (zero client-visible errors for tenx): NOT met ($TENX_ERRORS)"

@@ -25,8 +25,6 @@
 # Usage: bench/gateway_slow_requests.sh [--rounds 2] [--duration 10s] [--workers 1]
 #          [--slow-connections 4] [--fast-connections 16] [--slow-ms 300]
 # TENX=path/to/tenx measures another build (default build/release/bin/tenx).
-# Development only: BENCH_ONLY_RIVALS=1 skips tenx (to check the rest of the script while the
-# proxy is being written); the output then says loudly that tenx was NOT measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
@@ -44,57 +42,20 @@ while [ $# -gt 0 ]; do
 done
 case "$DURATION" in *s) ;; *) echo "--duration takes seconds, like 10s" >&2; exit 2;; esac
 SLOW_DURATION=$(( ${DURATION%s} + 2 ))s   # covers the measured load: starts 1 s before, ends 1 s after
-ONLY_RIVALS=${BENCH_ONLY_RIVALS:-0}
-loud_no_tenx() {
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-  echo "!!! BENCH_ONLY_RIVALS=1: tenx was NOT measured. Development run only: nginx reference"
-  echo "!!! figures only. Do not record this run."
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-}
 
 need wrk wrk
 need curl curl
 need /usr/sbin/nginx nginx
 need /usr/bin/python3 python3   # Debian's, not a pyenv shim: its PID must be the server's
-TENX=${TENX:-build/release/bin/tenx}
-if [ "$ONLY_RIVALS" = 1 ]; then
-  loud_no_tenx
-else
-  if [ ! -x "$TENX" ]; then
-    echo "bench: building tenx (release preset)"
-    cmake --preset release >/dev/null && cmake --build --preset release >/dev/null
-  fi
-  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--upstream'; then
-    echo "bench: '$TENX gateway --help' does not mention --upstream: this tenx has no reverse proxy yet." >&2
-    echo "bench: rebuild tenx with the proxy (BENCH_ONLY_RIVALS=1 checks the rest of the script, without tenx)." >&2
-    exit 1
-  fi
-  if ! "$TENX" gateway --help 2>&1 | grep -q -- '--balance'; then
-    echo "bench: '$TENX gateway --help' does not mention --balance (needed: round_robin, least_conn, p2c_ewma)." >&2
-    exit 1
-  fi
-fi
-
-WORK=$(mktemp -d)
-cleanup() {
-  local p
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-  if [ "$ONLY_RIVALS" = 1 ]; then loud_no_tenx; fi
-}
-trap cleanup EXIT
+use_tenx
+make_workdir
 trap 'exit 130' INT TERM
 
 U1_PORT=18501; U2_PORT=18502
 # configuration -> proxy port; each is started fresh for each measurement
 declare -A PORT=([nginx:round_robin]=18503 [nginx:least_conn]=18504
                  [tenx:round_robin]=18505 [tenx:least_conn]=18506 [tenx:p2c_ewma]=18507)
-if [ "$ONLY_RIVALS" = 1 ]; then
-  CONFIGS="nginx:round_robin nginx:least_conn"
-else
-  CONFIGS="nginx:round_robin nginx:least_conn tenx:round_robin tenx:least_conn tenx:p2c_ewma"
-fi
+CONFIGS="nginx:round_robin nginx:least_conn tenx:round_robin tenx:least_conn tenx:p2c_ewma"
 REVERSED=$(echo "$CONFIGS" | tr ' ' '\n' | tac | tr '\n' ' ')
 for p in $U1_PORT $U2_PORT "${PORT[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
@@ -194,8 +155,7 @@ measure() {  # config -> prints a row, records p50/p99
   P50[$cfg]="${P50[$cfg]:-} $p50"; P99[$cfg]="${P99[$cfg]:-} $p99"
 }
 
-TENX_VERSION="not measured (BENCH_ONLY_RIVALS=1)"
-[ "$ONLY_RIVALS" = 1 ] || TENX_VERSION=$("$TENX" version)
+TENX_VERSION=$("$TENX" version)
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "versions: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'); $(/usr/bin/python3 --version); $(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}'); tenx: $TENX_VERSION"
 echo "upstreams: two serial_upstream.py (one request at a time) on 127.0.0.1:$U1_PORT and :$U2_PORT; /slow takes $SLOW_MS ms"
@@ -218,5 +178,4 @@ for cfg in $CONFIGS; do
   # shellcheck disable=SC2086
   printf '%-6s %-12s %12s %12s   %s\n' "${cfg%%:*}" "${cfg#*:}" "$(med ${P50[$cfg]})" "$(med ${P99[$cfg]})" "${P99[$cfg]# }"
 done
-[ "$ONLY_RIVALS" = 1 ] && echo "tenx: NOT MEASURED (BENCH_ONLY_RIVALS=1)"
 exit 0

@@ -15,19 +15,7 @@
 #define TENX_VERSION "0.1.0"
 #endif
 
-namespace {
-
-// A TOML basic string for a --set override built from a quick flag.
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
+using tenx::config::toml_string;
 
 int main(int argc, char** argv) {
   CLI::App app{"tenx: the performance and scalability stack (gateway, app, bench, ...)", "tenx"};

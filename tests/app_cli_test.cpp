@@ -188,6 +188,26 @@ TEST(Up, StartsDatabaseAppsAndGatewayThenStopsThemAll) {
   EXPECT_FALSE(get(port, "/health")) << "the gateway still answers";
 }
 
+// A child that dies on its own takes the stack down: the rest are stopped and `tenx up`
+// exits 1 saying which one.
+TEST(Up, AChildThatDiesStopsTheRestAndExitsOne) {
+  TempDir dir("updies");
+  TenxProcess up({"up", "--database", dir.db_url(), "--listen", "127.0.0.1:0", "--demo-users", "20",
+                  "--demo-posts", "50", "--log-level", "warn"});
+  ASSERT_TRUE(up.wait_for_stdout("Ctrl-C stops everything", 60s)) << up.stderr_text();
+  const auto out = up.stdout_text();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(app 1 .*\(pid (\d+)\))"))) << out;
+  const pid_t app1 = std::stoi(m[1]);
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(gateway\s+http://127\.0\.0\.1:(\d+))")))
+      << out;
+  const auto port = static_cast<std::uint16_t>(std::stoi(m[1]));
+  ASSERT_EQ(::kill(app1, SIGKILL), 0);
+  EXPECT_EQ(up.wait_exit(30s), 1);
+  EXPECT_TRUE(up.wait_for_stderr("app 1 exited (signal 9); stopping the rest")) << up.stderr_text();
+  EXPECT_FALSE(get(port, "/health")) << "the gateway still answers";
+}
+
 }  // namespace
 }  // namespace tenx::e2e
 

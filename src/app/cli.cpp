@@ -111,17 +111,10 @@ void add_commands(CLI::App& root, int& exit_code) {
   cmd->require_subcommand(0, 1);
   cmd->callback([cmd, f, &exit_code] {
     if (!cmd->get_subcommands().empty()) return;
-    auto quoted = [](const std::string& v) {
-      std::string out = "\"";
-      for (char c : v) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-      }
-      return out + "\"";
-    };
+    using config::toml_string;
     std::vector<std::string> sets = f->sets;
-    if (!f->listen.empty()) sets.push_back("app.listen=" + quoted(f->listen));
-    if (!f->database.empty()) sets.push_back("app.database=" + quoted(f->database));
+    if (!f->listen.empty()) sets.push_back("app.listen=" + toml_string(f->listen));
+    if (!f->database.empty()) sets.push_back("app.database=" + toml_string(f->database));
     if (f->threads > 0) sets.push_back("app.threads=" + std::to_string(f->threads));
     if (f->debug_headers) sets.push_back("app.debug_headers=true");
     if (f->slow_ms >= 0) sets.push_back("app.slow_query_ms=" + std::to_string(f->slow_ms));
@@ -130,9 +123,9 @@ void add_commands(CLI::App& root, int& exit_code) {
     if (f->refresh_s > 0)
       sets.push_back("app.refresh_interval_ms=" + std::to_string(f->refresh_s * 1000));
     if (f->read_threads > 0) sets.push_back("app.read_threads=" + std::to_string(f->read_threads));
-    if (!f->cursor_key.empty()) sets.push_back("app.cursor_key=" + quoted(f->cursor_key));
-    if (!f->log_level.empty()) sets.push_back("log.level=" + quoted(f->log_level));
-    if (!f->access_log.empty()) sets.push_back("log.access_log=" + quoted(f->access_log));
+    if (!f->cursor_key.empty()) sets.push_back("app.cursor_key=" + toml_string(f->cursor_key));
+    if (!f->log_level.empty()) sets.push_back("log.level=" + toml_string(f->log_level));
+    if (!f->access_log.empty()) sets.push_back("log.access_log=" + toml_string(f->access_log));
     if (f->health_disk_mb >= 0)
       sets.push_back("health.disk_min_free_mb=" + std::to_string(f->health_disk_mb));
     config::Config cfg;

@@ -437,10 +437,10 @@ class Worker {
     last_completion = now;
   }
 
-  void bump(std::vector<std::uint64_t>& v, Ns now) {
+  void bump(std::vector<std::uint64_t>& v, Ns now, std::uint64_t n = 1) {
     const auto sec = now >= shared_.window_start ? (now - shared_.window_start) / kSecond : 0;
     if (v.size() <= sec) v.resize(sec + 1);
-    ++v[sec];
+    v[sec] += n;
   }
 
   void count_error(Fail kind, Ns now, std::uint64_t n) {
@@ -466,7 +466,7 @@ class Worker {
         e.protocol += n;
         break;
     }
-    for (std::uint64_t i = 0; i < n; ++i) bump(stats.errors_per_second, now);
+    bump(stats.errors_per_second, now, n);
     live_errors.store(e.total(), std::memory_order_relaxed);
   }
 

@@ -545,6 +545,15 @@ Config from_table(Ctx& ctx, toml::table& root, const std::vector<std::string>& o
 
 }  // namespace
 
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 Error::Error(std::vector<std::string> messages)
     : std::runtime_error(join(messages)), messages_(std::move(messages)) {}
 

@@ -163,6 +163,10 @@ struct Config {
   GatewaySection gateway;
 };
 
+// `s` as a TOML basic string ("..." with quotes and backslashes escaped): how a command-line
+// flag becomes a `--set KEY=VALUE` override.
+std::string toml_string(std::string_view s);
+
 // Throws Error with every problem found.
 Config load_file(const std::string& path, const std::vector<std::string>& overrides = {});
 Config load_string(const std::string& text, const std::string& source = "<string>",

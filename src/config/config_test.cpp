@@ -446,3 +446,16 @@ TEST(ConfigApp, ReadsTheAppSectionAndRefusesBadValues) {
 
 }  // namespace
 }  // namespace tenx::config
+
+namespace tenx::config {
+namespace {
+
+TEST(ConfigOverrides, FlagValuesBecomeTomlStringsThatReadBackUnchanged) {
+  for (const std::string v : {"127.0.0.1:9001", "a \"quoted\" value", "back\\slash", ""}) {
+    EXPECT_EQ(load_string("", "t", {"app.cursor_key=" + toml_string(v)}).app.cursor_key, v) << v;
+  }
+  EXPECT_EQ(toml_string("x\"y"), "\"x\\\"y\"");
+}
+
+}  // namespace
+}  // namespace tenx::config

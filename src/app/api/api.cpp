@@ -148,9 +148,6 @@ struct ApiMetrics {
   metrics::Family& n_plus_one = metrics::Registry::global().counter(
       "app_n_plus_one_total", "Requests that ran one statement more often than the threshold.",
       {"statement"});
-  metrics::Family& queries = metrics::Registry::global().histogram(
-      "app_request_queries", "Statements per request, by route (as a histogram of counts).",
-      {"route"});
   static ApiMetrics& get() {
     static ApiMetrics m;
     return m;

@@ -85,10 +85,17 @@ class Api {
   };
   boost::asio::awaitable<std::variant<Caller, Reply>> authenticate(http::Exchange& ex,
                                                                    QueryContext& qc);
+  // POST /api/posts/{id}/...: the post id and the authenticated caller, or the refusal.
+  struct PostAction {
+    std::int64_t post = 0;
+    Caller caller;
+  };
+  boost::asio::awaitable<std::variant<PostAction, Reply>> post_action(http::Exchange& ex,
+                                                                      QueryContext& qc);
   boost::asio::awaitable<Reply> feed_page(QueryContext& qc, Stmt s, std::vector<Value> params,
                                           int per_page, int page);
   boost::asio::awaitable<Reply> summary(QueryContext& qc, Stmt read, const char* name,
-                                        bool with_author);
+                                        bool trending);
 
   Database& db_;
   ApiOptions options_;

@@ -63,9 +63,9 @@ boost::asio::awaitable<Reply> Api::posts(http::Exchange& ex, QueryContext& qc) {
     auto pos = cursors_.decode(cursor);
     if (!pos)
       co_return bad_field("cursor", "malformed or tampered cursor; use next_cursor as given");
-    auto params1 =
+    auto params =
         args(Value(pos->created_at_us), Value(pos->id), Value(std::int64_t{per_page + 1}));
-    co_return co_await feed_page(qc, Stmt::feed_after, std::move(params1),
+    co_return co_await feed_page(qc, Stmt::feed_after, std::move(params),
                                  static_cast<int>(per_page), 0);
   }
   if (page) {
@@ -74,13 +74,13 @@ boost::asio::awaitable<Reply> Api::posts(http::Exchange& ex, QueryContext& qc) {
           "page",
           fmt::format("pages beyond {} are served by cursor: follow next_cursor from page {}",
                       options_.offset_max_page, options_.offset_max_page));
-    auto params2 = args(Value(std::int64_t{per_page + 1}), Value((*page - 1) * per_page));
-    co_return co_await feed_page(qc, Stmt::feed_offset, std::move(params2),
+    auto params = args(Value(std::int64_t{per_page + 1}), Value((*page - 1) * per_page));
+    co_return co_await feed_page(qc, Stmt::feed_offset, std::move(params),
                                  static_cast<int>(per_page), static_cast<int>(*page));
   }
   // Neither: the first page, in cursor form (the guide's get_posts_hybrid).
-  auto params3 = args(Value(std::int64_t{per_page + 1}));
-  co_return co_await feed_page(qc, Stmt::feed_first, std::move(params3), static_cast<int>(per_page),
+  auto params = args(Value(std::int64_t{per_page + 1}));
+  co_return co_await feed_page(qc, Stmt::feed_first, std::move(params), static_cast<int>(per_page),
                                0);
 }
 
@@ -125,15 +125,15 @@ boost::asio::awaitable<Reply> Api::posts_naive(http::Exchange& ex, QueryContext&
   if (bad)
     co_return bad_field(
         "per_page", fmt::format("per_page must be an integer from 1 to {}", options_.per_page_max));
-  auto params4 = args(Value(per_page));
-  auto posts = co_await db_.query(Stmt::posts_naive, std::move(params4), &qc);
+  auto params = args(Value(per_page));
+  auto posts = co_await db_.query(Stmt::posts_naive, std::move(params), &qc);
   if (!posts) co_return db_error(posts.error());
   // The anti-pattern on purpose: one author query per post (what an ORM's lazy relation does).
   Rows joined;
   joined.columns = 6;
   for (std::size_t i = 0; i < posts->size(); ++i) {
-    auto params5 = args(Value(posts->integer(i, 4)));
-    auto author = co_await db_.query(Stmt::user_by_id, std::move(params5), &qc);
+    auto author_params = args(Value(posts->integer(i, 4)));
+    auto author = co_await db_.query(Stmt::user_by_id, std::move(author_params), &qc);
     if (!author) co_return db_error(author.error());
     for (std::size_t c = 0; c < 4; ++c) joined.cells.push_back(posts->at(i, c));
     joined.cells.push_back(posts->at(i, 4));
@@ -147,8 +147,8 @@ boost::asio::awaitable<Reply> Api::posts_naive(http::Exchange& ex, QueryContext&
 }
 
 boost::asio::awaitable<Reply> Api::public_posts(http::Exchange& ex, QueryContext& qc) {
-  auto params6 = args(Value(std::int64_t{options_.per_page_default}));
-  auto rows = co_await db_.query(Stmt::feed_first, std::move(params6), &qc);
+  auto params = args(Value(std::int64_t{options_.per_page_default}));
+  auto rows = co_await db_.query(Stmt::feed_first, std::move(params), &qc);
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.body = "{";
@@ -183,8 +183,8 @@ boost::asio::awaitable<Reply> Api::summary(QueryContext& qc, Stmt read, const ch
                                            bool trending) {
   auto rows = co_await db_.query(read, {}, &qc);
   if (!rows) co_return db_error(rows.error());
-  auto params7 = args(Value(std::string(name)));
-  auto when = co_await db_.query(Stmt::summary_refreshed, std::move(params7), &qc);
+  auto params = args(Value(std::string(name)));
+  auto when = co_await db_.query(Stmt::summary_refreshed, std::move(params), &qc);
   if (!when) co_return db_error(when.error());
   Reply r;
   r.body = "{\"posts\":[";

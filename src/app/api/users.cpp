@@ -136,8 +136,8 @@ boost::asio::awaitable<std::variant<Api::Caller, Reply>> Api::authenticate(http:
   auto token = h->substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   if (token.size() != 64) co_return unauthorized("invalid token");
-  auto params1 = args(Value(token_hash(token)));
-  auto rows = co_await db_.query(Stmt::user_by_token, std::move(params1), &qc);
+  auto params = args(Value(token_hash(token)));
+  auto rows = co_await db_.query(Stmt::user_by_token, std::move(params), &qc);
   if (!rows) co_return db_error(rows.error());
   if (rows->empty()) co_return unauthorized("invalid token");
   co_return Caller{rows->integer(0, 0), std::string(rows->text(0, 1)), std::move(*rows)};
@@ -157,10 +157,10 @@ boost::asio::awaitable<Reply> Api::register_user(http::Exchange& ex, QueryContex
   if (auto e = string_field(body.obj, "avatar_url", false, 0, 500, avatar)) co_return *e;
   if (auto e = string_field(body.obj, "bio", false, 0, 1000, bio)) co_return *e;
   const auto token = new_token();
-  auto params2 =
+  auto params =
       args(Value(username), Value(email), avatar.empty() ? Value() : Value(avatar),
            bio.empty() ? Value() : Value(bio), Value(token_hash(token)), Value(detail::now_us()));
-  auto rows = co_await db_.write(Stmt::user_insert, std::move(params2), &qc);
+  auto rows = co_await db_.write(Stmt::user_insert, std::move(params), &qc);
   if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
     co_return error(409, "conflict", "that username or email is already registered");
   if (!rows) co_return db_error(rows.error());
@@ -178,8 +178,8 @@ boost::asio::awaitable<Reply> Api::profile(http::Exchange& ex, QueryContext& qc)
   auto who = co_await authenticate(ex, qc);
   if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
   const Rows* rows = &std::get<Caller>(who).row;
-  auto params3 = args(Value(rows->integer(0, 0)));
-  auto count = co_await db_.query(Stmt::user_post_count, std::move(params3), &qc);
+  auto params = args(Value(rows->integer(0, 0)));
+  auto count = co_await db_.query(Stmt::user_post_count, std::move(params), &qc);
   if (!count) co_return db_error(count.error());
   Reply r;
   r.body = "{";
@@ -228,8 +228,8 @@ boost::asio::awaitable<Reply> Api::users(http::Exchange& ex, QueryContext& qc) {
         "limit", fmt::format("limit must be an integer from 1 to {}", options_.per_page_max));
   const auto after = detail::int_param(query, "after_id", 0, INT64_MAX, bad).value_or(0);
   if (bad) co_return bad_field("after_id", "after_id must be a non-negative integer");
-  auto params4 = args(Value(after), Value(limit + 1));
-  auto rows = co_await db_.query(Stmt::users_page, std::move(params4), &qc);
+  auto params = args(Value(after), Value(limit + 1));
+  auto rows = co_await db_.query(Stmt::users_page, std::move(params), &qc);
   if (!rows) co_return db_error(rows.error());
   const bool more = rows->size() > static_cast<std::size_t>(limit);
   const std::size_t n = more ? static_cast<std::size_t>(limit) : rows->size();
@@ -279,9 +279,9 @@ boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext&
     published = p->as_bool();
   }
   const auto now = detail::now_us();
-  auto params5 = args(Value(caller.id), Value(title), Value(text),
-                      Value(std::int64_t{published ? 1 : 0}), Value(now));
-  auto rows = co_await db_.write(Stmt::post_insert, std::move(params5), &qc);
+  auto params = args(Value(caller.id), Value(title), Value(text),
+                     Value(std::int64_t{published ? 1 : 0}), Value(now));
+  auto rows = co_await db_.write(Stmt::post_insert, std::move(params), &qc);
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;
@@ -298,51 +298,60 @@ boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext&
   co_return r;
 }
 
-boost::asio::awaitable<Reply> Api::like(http::Exchange& ex, QueryContext& qc) {
+boost::asio::awaitable<std::variant<Api::PostAction, Reply>> Api::post_action(http::Exchange& ex,
+                                                                              QueryContext& qc) {
   const auto id = path_id(ex);
   if (!id) co_return bad_field("id", "the post id must be a positive integer");
   auto who = co_await authenticate(ex, qc);
   if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
-  const auto& caller = std::get<Caller>(who);
-  auto params6 = args(Value(caller.id), Value(*id), Value(detail::now_us()));
-  auto rows = co_await db_.write(Stmt::like_insert, std::move(params6), &qc);
+  co_return PostAction{*id, std::move(std::get<Caller>(who))};
+}
+
+boost::asio::awaitable<Reply> Api::like(http::Exchange& ex, QueryContext& qc) {
+  auto action = co_await post_action(ex, qc);
+  if (auto* err = std::get_if<Reply>(&action)) co_return std::move(*err);
+  const auto& target = std::get<PostAction>(action);
+  const std::int64_t post = target.post;
+  const Caller& caller = target.caller;
+  auto params = args(Value(caller.id), Value(post), Value(detail::now_us()));
+  auto rows = co_await db_.write(Stmt::like_insert, std::move(params), &qc);
   if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
-    co_return error(409, "conflict", fmt::format("you already like post {}", *id));
+    co_return error(409, "conflict", fmt::format("you already like post {}", post));
   if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
-    co_return error(404, "not_found", fmt::format("no post {}", *id));
+    co_return error(404, "not_found", fmt::format("no post {}", post));
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;
   r.body = "{";
   append_int(r.body, "id", rows->integer(0, 0), false);
-  append_int(r.body, "post_id", *id);
+  append_int(r.body, "post_id", post);
   append_int(r.body, "user_id", caller.id);
   r.body += '}';
   co_return r;
 }
 
 boost::asio::awaitable<Reply> Api::comment(http::Exchange& ex, QueryContext& qc) {
-  const auto id = path_id(ex);
-  if (!id) co_return bad_field("id", "the post id must be a positive integer");
-  auto who = co_await authenticate(ex, qc);
-  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
-  const auto& caller = std::get<Caller>(who);
+  auto action = co_await post_action(ex, qc);
+  if (auto* err = std::get_if<Reply>(&action)) co_return std::move(*err);
+  const auto& target = std::get<PostAction>(action);
+  const std::int64_t post = target.post;
+  const Caller& caller = target.caller;
   auto body = co_await object_body(ex, kCommentFields);
   if (body.responded) co_return responded();
   if (body.err) co_return *body.err;
   std::string text;
   if (auto e = string_field(body.obj, "body", true, 1, 5000, text)) co_return *e;
   const auto now = detail::now_us();
-  auto params7 = args(Value(caller.id), Value(*id), Value(text), Value(now));
-  auto rows = co_await db_.write(Stmt::comment_insert, std::move(params7), &qc);
+  auto params = args(Value(caller.id), Value(post), Value(text), Value(now));
+  auto rows = co_await db_.write(Stmt::comment_insert, std::move(params), &qc);
   if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
-    co_return error(404, "not_found", fmt::format("no post {}", *id));
+    co_return error(404, "not_found", fmt::format("no post {}", post));
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;
   r.body = "{";
   append_int(r.body, "id", rows->integer(0, 0), false);
-  append_int(r.body, "post_id", *id);
+  append_int(r.body, "post_id", post);
   append_str(r.body, "body", text);
   detail::append_time(r.body, "created_at", now);
   append_str(r.body, "author", caller.username);

@@ -89,6 +89,27 @@ void quiet_notices(PGconn* c) {
       c, [](void*, const char* message) { TENX_LOG_DEBUG("postgresql: {}", message); }, nullptr);
 }
 
+// Parameters in libpq's text format: NULL, or the value's text (kept alive by this object).
+struct TextParams {
+  std::vector<std::string> text;
+  std::vector<const char*> values;
+  explicit TextParams(const std::vector<Value>& params)
+      : text(params.size()), values(params.size(), nullptr) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto& v = params[i];
+      if (std::holds_alternative<std::monostate>(v)) continue;
+      if (auto* n = std::get_if<std::int64_t>(&v))
+        text[i] = std::to_string(*n);
+      else if (auto* d = std::get_if<double>(&v))
+        text[i] = fmt::format("{}", *d);
+      else
+        text[i] = std::get<std::string>(v);
+      values[i] = text[i].c_str();
+    }
+  }
+  int count() const { return static_cast<int>(values.size()); }
+};
+
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
 };
@@ -146,24 +167,8 @@ class PgConn {
       if (!r) co_return r.error();
       prepared_[idx] = true;
     }
-    std::vector<std::string> text(params.size());
-    std::vector<const char*> values(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const auto& v = params[i];
-      if (std::holds_alternative<std::monostate>(v)) {
-        values[i] = nullptr;
-        continue;
-      }
-      if (auto* n = std::get_if<std::int64_t>(&v))
-        text[i] = std::to_string(*n);
-      else if (auto* d = std::get_if<double>(&v))
-        text[i] = fmt::format("{}", *d);
-      else
-        text[i] = std::get<std::string>(v);
-      values[i] = text[i].c_str();
-    }
-    if (!PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
-                             nullptr, nullptr, 0))
+    const TextParams p(params);
+    if (!PQsendQueryPrepared(conn_, name.c_str(), p.count(), p.values.data(), nullptr, nullptr, 0))
       co_return broken("send");
     co_return co_await results(deadline, stmt_name(s));
   }
@@ -547,21 +552,9 @@ Result<Rows> PostgresDatabase::exec_blocking(const std::string& sql_text,
     if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return map_result_error(p.get(), "prepare");
     it = tool_stmts_.emplace(sql_text, name).first;
   }
-  std::vector<std::string> text(params.size());
-  std::vector<const char*> values(params.size());
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& v = params[i];
-    if (std::holds_alternative<std::monostate>(v)) continue;
-    if (auto* n = std::get_if<std::int64_t>(&v))
-      text[i] = std::to_string(*n);
-    else if (auto* d = std::get_if<double>(&v))
-      text[i] = fmt::format("{}", *d);
-    else
-      text[i] = std::get<std::string>(v);
-    values[i] = text[i].c_str();
-  }
-  ResultPtr r(PQexecPrepared(c, it->second.c_str(), static_cast<int>(params.size()), values.data(),
-                             nullptr, nullptr, 0));
+  const TextParams p(params);
+  ResultPtr r(
+      PQexecPrepared(c, it->second.c_str(), p.count(), p.values.data(), nullptr, nullptr, 0));
   const auto st = PQresultStatus(r.get());
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     // DDL can leave a cached plan stale ("cached plan must not change result type"): drop it.

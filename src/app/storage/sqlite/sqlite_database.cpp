@@ -87,6 +87,20 @@ int collect(sqlite3_stmt* st, Rows& out) {
   return rc;
 }
 
+// Binds, steps to the end, and leaves the statement ready for its next use. The error is
+// read before the reset (which would replace it).
+Result<Rows> run_prepared(sqlite3* db, sqlite3_stmt* st, const std::vector<Value>& params,
+                          std::string_view what) {
+  bind(st, params);
+  Rows rows;
+  const int rc = collect(st, rows);
+  Result<Rows> out =
+      rc == SQLITE_DONE ? Result<Rows>(std::move(rows)) : Result<Rows>(map_error(rc, db, what));
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return out;
+}
+
 }  // namespace
 
 struct SqliteDatabase::Conn {
@@ -127,14 +141,8 @@ Result<Rows> SqliteDatabase::exec_blocking(const std::string& sql_text,
     tool_stmts_.erase(sql_text);
     return map_error(SQLITE_ERROR, writer_->db, "prepare");
   }
-  bind(st, params);
-  Rows rows;
-  const int rc = collect(st, rows);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
   // DDL invalidates other prepared statements' plans; SQLite re-prepares them itself.
-  if (rc != SQLITE_DONE) return map_error(rc, writer_->db, "exec");
-  return rows;
+  return run_prepared(writer_->db, st, params, "exec");
 }
 
 std::unique_ptr<SqliteDatabase::Conn> SqliteDatabase::open(bool reader) {
@@ -165,14 +173,7 @@ Result<Rows> SqliteDatabase::execute(Conn& c, Stmt s, const std::vector<Value>& 
     if (sqlite3_prepare_v3(c.db, sql(s), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK)
       return map_error(SQLITE_ERROR, c.db, fmt::format("prepare {}", stmt_name(s)));
   }
-  bind(st, params);
-  Rows rows;
-  const int rc = collect(st, rows);
-  Result<Rows> out = rc == SQLITE_DONE ? Result<Rows>(std::move(rows))
-                                       : Result<Rows>(map_error(rc, c.db, stmt_name(s)));
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return out;
+  return run_prepared(c.db, st, params, stmt_name(s));
 }
 
 SqliteDatabase::Conn* SqliteDatabase::take_reader() {
