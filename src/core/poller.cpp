@@ -54,6 +54,11 @@ void Poller::shutdown() {
       }
     }
   }
+  for (auto& w : batch_end_) {
+    parked.emplace_back();
+    parked.back().take(w);
+  }
+  batch_end_.clear();
   parked.clear();  // destroys the handlers (and, through the loop, their coroutines)
   boost::system::error_code ignored;
   desc_->close(ignored);
@@ -158,6 +163,12 @@ void Poller::on_ready(const boost::system::error_code& ec) {
         h->writable_ = true;
         if (h->writer_) h->writer_(error_code{});
       }
+    }
+    // Writers parked until the batch's end send now, together.
+    while (!batch_end_.empty()) {
+      resuming_.swap(batch_end_);
+      for (auto& w : resuming_) w(error_code{});
+      resuming_.clear();
     }
     // Sockets that became ready while this batch ran are taken now: one epoll_wait here is
     // cheaper than going back through the loop's reactor (its epoll_wait and the epoll_ctl

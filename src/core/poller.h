@@ -188,6 +188,29 @@ class Poller {
   void shutdown();
   boost::asio::io_context& loop() { return loop_; }
 
+  // True while the Poller is delivering a batch of readiness events (the caller runs inside
+  // a waiter it resumed).
+  bool in_batch() const { return in_batch_; }
+  // Parks the caller until every event of the current batch has been delivered, then resumes
+  // it (still inside the batch, before the next epoll_wait). Writers use it to send together
+  // at the end of a batch: a peer woken by the first of those sends finds the rest ready when
+  // it runs, instead of being woken (and preempting this thread) once per send spread over
+  // the batch. Outside a batch it completes at once through the loop (operation_aborted
+  // once shut down); callers check in_batch() first to skip that.
+  template <class Token>
+  auto at_batch_end(Token&& token) {
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        [this](auto handler) {
+          if (!in_batch_ || shut_down_) {
+            post_now(std::move(handler), shut_down_);
+            return;
+          }
+          batch_end_.emplace_back();
+          batch_end_.back().emplace(std::move(handler));
+        },
+        token);
+  }
+
  private:
   template <class H>
   void post_now(H handler, bool aborted);
@@ -200,7 +223,9 @@ class Poller {
   std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;
   std::vector<std::unique_ptr<Handle>> slab_;  // owns every Handle ever made
   Handle* free_ = nullptr;
-  std::vector<Handle*> deferred_;  // removed during a batch; freed after it
+  std::vector<Handle*> deferred_;       // removed during a batch; freed after it
+  std::vector<WaitHandler> batch_end_;  // parked by at_batch_end()
+  std::vector<WaitHandler> resuming_;   // batch_end_ being resumed (capacity reused)
   std::size_t registered_ = 0;
   bool in_batch_ = false;
   bool armed_ = false;

@@ -631,6 +631,8 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     // Request head (and body).
     error_code wec;
     if (!req.has_body()) {
+      if (auto* poller = core::Poller::current(); poller && poller->in_batch())
+        co_await poller->at_batch_end(asio::as_tuple(asio::use_awaitable));
       const std::string_view parts[] = {head};
       if (!conn->try_write(parts, wec)) wec = co_await conn->write_pending();
     } else {

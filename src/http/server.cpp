@@ -506,6 +506,10 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
     ex.bytes_sent_ += first_body.size();
     for (auto& o : ex.observers_) o->on_response_body(first_body);
   }
+  // A response already complete waits in out_ for run() to send it with the batch's others
+  // (core/poller.h, at_batch_end); one still streaming goes now.
+  if (!ex.stream_chunked_ && ex.stream_left_ == 0u && thread_.poller->in_batch())
+    co_return error_code{};
   co_return co_await flush();
 }
 
@@ -787,6 +791,10 @@ awaitable<void> Connection::run() {
       co_return shutdown();
     }
     if (in_.empty() || out_.size() >= kMaxBatch) {
+      if (thread_.poller->in_batch() && !out_.empty()) {
+        // Send with the batch's other responses (core/poller.h, at_batch_end).
+        co_await thread_.poller->at_batch_end(asio::as_tuple(asio::use_awaitable));
+      }
       boost::system::error_code ec;
       if (!try_flush(ec)) {
         if (ec) co_return shutdown();
