@@ -1108,6 +1108,43 @@ TEST_F(GatewayProxy, ActiveHealthCheckTakesAnUpstreamOutAndBringsItBack) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 'b'), 5) << seen;
 }
 
+TEST_F(GatewayProxy, RecoveredUpstreamRampsItsWeightOverSlowStart) {
+  // a weighs 9 against b's 1, with a 2 s slow start. Taken out by its health check and back,
+  // it starts again at weight 1 and only reaches 9 once slow_start has passed (nginx Plus's
+  // slow_start: a server that just recovered is not flooded).
+  TenxUpstream& a = start_upstream({.name = "a", .health_status = 503});
+  start_upstream({.name = "b"});
+  start_gateway(gateway_toml(pool_toml(
+      "pool", {"{ address = \"" + a.address() + "\", weight = 9 }", quoted(up(1).address())},
+      "slow_start_ms = 2000\n"
+      "[gateway.upstreams.health]\npath = \"/health\"\n"
+      "interval_ms = 100\ntimeout_ms = 1000\n"
+      "healthy_threshold = 2\nunhealthy_threshold = 2\n")));
+  ASSERT_TRUE(gateway_->wait_for_stderr("upstream unhealthy pool=pool server=" + a.address(), 5s))
+      << gateway_->stderr_text();
+  ASSERT_TRUE(a.reload({.name = "a", .health_status = 200})) << a.process().stderr_text();
+  ASSERT_TRUE(gateway_->wait_for_stderr("upstream healthy pool=pool server=" + a.address(), 5s))
+      << gateway_->stderr_text();
+  // Within the first ~0.6 s its weight is 1 (2 by 0.9 s): about half the requests, far from
+  // the 18 of 20 that weight 9 gets.
+  const auto recovered = std::chrono::steady_clock::now();
+  std::string early;
+  for (int i = 0; i < 20; ++i) early += who(port_);
+  const auto took = std::chrono::steady_clock::now() - recovered;
+  if (took < 800ms) {
+    EXPECT_LE(std::count(early.begin(), early.end(), 'a'), 14) << early;
+  }
+  EXPECT_GE(std::count(early.begin(), early.end(), 'a'), 8) << early;
+  // After slow_start it has its full weight.
+  std::this_thread::sleep_until(recovered + 2200ms);
+  std::string late;
+  for (int i = 0; i < 20; ++i) late += who(port_);
+  EXPECT_GE(std::count(late.begin(), late.end(), 'a'), 17) << late;
+  EXPECT_EQ(std::count(late.begin(), late.end(), 'a') + std::count(late.begin(), late.end(), 'b'),
+            20)
+      << late;
+}
+
 TEST_F(GatewayProxy, NoLiveUpstreamIs502ForTheRequestThatFindsOutThen503WithRetryAfter) {
   start_upstreams({"a", "b"});
   start_gateway(
