@@ -18,14 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ENGINES="sqlite postgresql"; BIG=1000000; RUNS=50
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --engines) ENGINES=$2; shift 2;;
-    --big-posts) BIG=$2; shift 2;;
-    --runs) RUNS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --engines ENGINES --big-posts BIG --runs RUNS -- "$@"
 use_tenx
 make_workdir
 mkdir -p data

@@ -32,15 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=3; DURATION=10s; POSTS=1000000; DB=data/bench-1m.db; CONNS=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --posts) POSTS=$2; shift 2;;
-    --db) DB=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --posts POSTS --db DB -- "$@"
 
 # need_py MODULE PACKAGE: need, for a module of Debian's /usr/bin/python3 (the one gunicorn runs).
 need_py() {
@@ -84,14 +76,7 @@ start_tenx() {
 declare -A NGINX_PID GUNICORN_PID DEEP  # by rival name; DEEP: stack -> one deep path
 start_rival() {  # name port upstream_port gunicorn-args...: gunicorn behind its own nginx
   local name=$1 port=$2 up=$3; shift 3
-  cat > "$WORK/nginx-$name.conf" <<NGX
-worker_processes 2;
-daemon off;
-pid $WORK/nginx-$name.pid;
-error_log $WORK/nginx-$name-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  { nginx_conf "nginx-$name" 2; cat <<NGX
   upstream app { server 127.0.0.1:$up; keepalive 64; }
   server {
     listen 127.0.0.1:$port reuseport;
@@ -104,6 +89,7 @@ http {
   }
 }
 NGX
+  } > "$WORK/nginx-$name.conf"
   BENCH_DB="$DB" /usr/bin/gunicorn --chdir bench/rivals -w 2 -b 127.0.0.1:"$up" --log-level warning \
     --error-logfile "$WORK/gunicorn-$name.log" "$@" & GUNICORN_PID[$name]=$!; PIDS+=("$!")
   /usr/sbin/nginx -c "$WORK/nginx-$name.conf" & NGINX_PID[$name]=$!; PIDS+=("$!")

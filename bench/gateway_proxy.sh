@@ -39,18 +39,8 @@ cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=3; DURATION=10s; WORKERS="1 2"; CONNS=64
 FO_DURATION=10s; KILL_AFTER=3; FO_W=2
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --workers) WORKERS=$2; shift 2;;
-    --connections) CONNS=$2; shift 2;;
-    --failover-duration) FO_DURATION=$2; shift 2;;
-    --kill-after) KILL_AFTER=$2; shift 2;;
-    --failover-workers) FO_W=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONNS \
+  --failover-duration FO_DURATION --kill-after KILL_AFTER --failover-workers FO_W -- "$@"
 
 need wrk wrk
 need curl curl

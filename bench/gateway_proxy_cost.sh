@@ -25,15 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=2; DURATION=5s; WORKERS="1 2"; CONNS=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --workers) WORKERS=$2; shift 2;;
-    --connections) CONNS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONNS -- "$@"
 
 need wrk wrk
 need curl curl

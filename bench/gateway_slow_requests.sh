@@ -29,17 +29,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=2; DURATION=10s; W=1; SLOW_CONNS=4; FAST_CONNS=16; SLOW_MS=300
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --workers) W=$2; shift 2;;
-    --slow-connections) SLOW_CONNS=$2; shift 2;;
-    --fast-connections) FAST_CONNS=$2; shift 2;;
-    --slow-ms) SLOW_MS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --workers W --slow-connections SLOW_CONNS \
+  --fast-connections FAST_CONNS --slow-ms SLOW_MS -- "$@"
 case "$DURATION" in *s) ;; *) echo "--duration takes seconds, like 10s" >&2; exit 2;; esac
 SLOW_DURATION=$(( ${DURATION%s} + 2 ))s   # covers the measured load: starts 1 s before, ends 1 s after
 
@@ -90,14 +81,7 @@ start_proxy() {  # config -> PROXY_PID
   local who=${1%%:*} policy=${1#*:} port=${PORT[$1]}
   if [ "$who" = nginx ]; then
     local method=""; [ "$policy" = least_conn ] && method="least_conn;"
-    cat > "$WORK/nginx-$policy.conf" <<NGX
-worker_processes $W;
-daemon off;
-pid $WORK/nginx-$policy.pid;
-error_log $WORK/nginx-$policy-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+    { nginx_conf "nginx-$policy" "$W"; cat <<NGX
   upstream pool {
     $method
     zone pool 64k;
@@ -115,6 +99,7 @@ http {
   }
 }
 NGX
+    } > "$WORK/nginx-$policy.conf"
     /usr/sbin/nginx -c "$WORK/nginx-$policy.conf" 2>>"$WORK/nginx-$policy-error.log" & PROXY_PID=$!; PIDS+=("$PROXY_PID")
     wait_http "$port" "$PROXY_PID" "nginx ($policy)" "$WORK/nginx-$policy-error.log"
   else

@@ -15,15 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=3; DURATION=10s; WORKERS="1 2"; CONNS=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --workers) WORKERS=$2; shift 2;;
-    --connections) CONNS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONNS -- "$@"
 
 need wrk wrk
 need /usr/sbin/nginx nginx
@@ -34,20 +26,14 @@ BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
 NGINX_PORT=18481; TENX_PORT=18482
 
 start_nginx() {  # workers
-  cat > "$WORK/nginx.conf" <<NGX
-worker_processes $1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  { nginx_conf "nginx" "$1"; cat <<NGX
   server {
     listen 127.0.0.1:$NGINX_PORT reuseport;
     location = /hello { default_type application/json; return 200 '$BODY'; }
   }
 }
 NGX
+  } > "$WORK/nginx.conf"
   /usr/sbin/nginx -c "$WORK/nginx.conf" & NGINX_PID=$!; PIDS+=("$NGINX_PID")
 }
 start_tenx() {  # workers

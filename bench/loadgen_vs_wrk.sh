@@ -17,14 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 ROUNDS=3; DURATION=10s; CONNS=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --rounds) ROUNDS=$2; shift 2;;
-    --duration) DURATION=$2; shift 2;;
-    --connections) CONNS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
-  esac
-done
+options --rounds ROUNDS --duration DURATION --connections CONNS -- "$@"
 
 need wrk wrk
 need /usr/sbin/nginx nginx
@@ -34,20 +27,14 @@ make_workdir
 
 BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
 PORT=18483
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_conf "nginx" 1; cat <<NGX
   server {
     listen 127.0.0.1:$PORT;
     location = /hello { default_type application/json; return 200 '$BODY'; }
   }
 }
 NGX
+} > "$WORK/nginx.conf"
 /usr/sbin/nginx -c "$WORK/nginx.conf" & NGINX_PID=$!; PIDS+=("$NGINX_PID")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/hello" >/dev/null && break; sleep 0.05; done
 URL="http://127.0.0.1:$PORT/hello"

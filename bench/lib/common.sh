@@ -37,3 +37,30 @@ make_workdir() {
   WORK=$(mktemp -d)
   trap 'for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 }
+# options --flag VAR ... -- "$@": sets VAR from each "--flag value" the script takes; anything
+# else is refused with exit 2.
+options() {
+  local -A map=()
+  while [ "$1" != -- ]; do map[$1]=$2; shift 2; done
+  shift
+  while [ $# -gt 0 ]; do
+    [ -n "${map[$1]:-}" ] || { echo "unknown option $1 (options: ${!map[*]})" >&2; exit 2; }
+    [ $# -ge 2 ] || { echo "option $1 needs a value" >&2; exit 2; }
+    printf -v "${map[$1]}" '%s' "$2"; shift 2
+  done
+}
+# nginx_conf NAME WORKERS [single]: the start of an nginx config, up to inside `http {`: in the
+# foreground, pid and error log in $WORK/NAME.pid and $WORK/NAME-error.log, access log off;
+# `single` adds master_process off (one process that is its own worker).
+nginx_conf() {
+  [ "${3:-}" = single ] && echo "master_process off;"
+  cat <<NGX
+worker_processes $2;
+daemon off;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+NGX
+}

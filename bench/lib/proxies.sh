@@ -17,15 +17,7 @@ done
 
 start_upstream() {  # 1|2 -> U1_PID/U2_PID
   local n=$1 port; if [ "$n" = 1 ]; then port=$U1_PORT; else port=$U2_PORT; fi
-  cat > "$WORK/upstream$n.conf" <<NGX
-master_process off;
-worker_processes 1;
-daemon off;
-pid $WORK/upstream$n.pid;
-error_log $WORK/upstream$n-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  { nginx_conf "upstream$n" 1 single; cat <<NGX
   keepalive_requests 100000;
   server {
     listen 127.0.0.1:$port;
@@ -33,19 +25,13 @@ http {
   }
 }
 NGX
+  } > "$WORK/upstream$n.conf"
   /usr/sbin/nginx -c "$WORK/upstream$n.conf" 2>>"$WORK/upstream$n-error.log" & local pid=$!; PIDS+=("$pid")
   if [ "$n" = 1 ]; then U1_PID=$pid; else U2_PID=$pid; fi  # both are in PIDS
   wait_http "$port" "$pid" "upstream $n" "$WORK/upstream$n-error.log"
 }
 start_nginx() {  # workers
-  cat > "$WORK/nginx.conf" <<NGX
-worker_processes $1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  { nginx_conf "nginx" "$1"; cat <<NGX
   keepalive_requests 100000;
   upstream pool {
     server 127.0.0.1:$U1_PORT max_fails=1 fail_timeout=10s;
@@ -64,6 +50,7 @@ http {
   }
 }
 NGX
+  } > "$WORK/nginx.conf"
   /usr/sbin/nginx -c "$WORK/nginx.conf" 2>>"$WORK/nginx-error.log" & NGINX_PID=$!; PIDS+=("$NGINX_PID")
   wait_http $NGINX_PORT "$NGINX_PID" nginx "$WORK/nginx-error.log"
 }
