@@ -5,7 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <regex>
 
 namespace tenx::e2e {
 namespace {
@@ -93,6 +99,73 @@ TEST_F(BenchCli, CapacityFindsARateAndPrintsTheHeadroom) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("highest rate holding the SLO: 800 req/s"));
   EXPECT_THAT(r.out, HasSubstr("handles 8.0x today's peak"));
+}
+
+// "search took 1.3 s" -> 1.3 (-1 when the line is missing).
+double search_seconds(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex(R"(search took ([0-9.]+) s)"))) return -1;
+  return std::stod(m[1]);
+}
+
+// A target far outside the SLO: every answer takes 50 ms, the SLO is p99 = 5 ms. The first
+// step is cut short once its p99 passes 4x the limit (checked from its first second on), not
+// run for the 4 s asked; no rate holds, and the next step would not fit in --max-time.
+TEST(BenchCliCapacity, StepThatBreaksTheSloBadlyIsCutShort) {
+  TempFile config(R"([server]
+listen = "127.0.0.1:0"
+threads = 1
+[log]
+level = "warn"
+access_log = "off"
+[health]
+disk_min_free_mb = 0
+[[gateway.routes]]
+path = "/late"
+[gateway.routes.return]
+body = "late"
+delay_ms = 50
+)");
+  TenxProcess gw(gateway_args(config.path(), {"--threads", "1"}));
+  auto port = gw.wait_listening();
+  ASSERT_TRUE(port) << gw.listening_line() << gw.stderr_text();
+  const auto r = run_tenx(
+      {"bench", "capacity", "--slo", "p99=5ms", "--start-rate", "100", "--step", "4s", "--max-time",
+       "5s", "-c", "16", "http://127.0.0.1:" + std::to_string(*port) + "/late"},
+      30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("breaks: SLO broke badly; step cut short"));
+  EXPECT_THAT(r.out, HasSubstr("no rate tried held the SLO"));
+  EXPECT_THAT(r.out, HasSubstr("stopped at the time bound (5 s)"));
+  const double took = search_seconds(r.out);
+  EXPECT_GT(took, 0.9) << r.out;
+  EXPECT_LT(took, 3.0) << "the step ran its full 4 s: " << r.out;
+}
+
+// A target that stops answering (it accepts, then stays silent): no latency ever reaches the
+// live check, but the requests still unanswered when the step ends (nearly all of them, far
+// over 5 %) count against it, so the step is judged broken, not merely slow to serve.
+TEST(BenchCliCapacity, SilentTargetBreaksTheStepThroughItsUnfinishedRequests) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_at_end{fd};
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 64), 0);  // the kernel completes the handshakes; nobody accepts
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const auto r = run_tenx(
+      {"bench", "capacity", "--slo", "p99=5ms", "--start-rate", "100", "--step", "1s", "--max-time",
+       "1500ms", "-c", "4", "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/"},
+      30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("breaks: SLO broke badly; step cut short")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("no rate tried held the SLO"));
 }
 
 TEST(BenchCliErrors, BadTargetsAndFilesExitTwoWithTheReason) {

@@ -134,6 +134,7 @@ SeedReport seed_database(Database& db, const SeedOptions& o,
     w->end();
     rep.comments = comments;
   }
+  w->commit();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return rep;
 }

@@ -3,8 +3,8 @@
 // shaped like the guide's system: users; posts spread over `days` with 40 % drafts; likes
 // skewed towards some posts (recent posts get recent likes, so "trending" has data);
 // comments. Rows go through the engine's BulkWriter (batched transactions on SQLite, COPY on
-// PostgreSQL), tables in foreign-key order. Scales to 10 million posts: nothing is kept in
-// memory per row.
+// PostgreSQL in one transaction: a seed that fails there leaves the database empty), tables
+// in foreign-key order. Scales to 10 million posts: nothing is kept in memory per row.
 #include "app/storage/database.h"
 
 #include <cstdint>

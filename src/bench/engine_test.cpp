@@ -208,6 +208,54 @@ TEST(Engine, ServerThatNeverAnswersCountsTimeouts) {
   EXPECT_EQ(r.total.responses, 0u);
 }
 
+// Open loop against a server that never answers, with a timeout longer than the window:
+// every request due in the window is still waiting when it closes (on one of the four
+// connections, or in the backlog for want of one). Each is reported as unfinished, neither a
+// latency nor an error: 400 requests/s for 500 ms is 200 of them. A closed loop reports none:
+// its last request per connection is the loop's shape, not unfinished work.
+TEST(Engine, OpenLoopReportsRequestsUnansweredAtTheEndAsUnfinished) {
+  RawListener l;  // accepts in the kernel's backlog, never reads, never answers
+  auto plan = plan_from_url(l.url());
+  auto open = quick(4, 500ms);
+  open.rate = 400;
+  open.timeout = 5s;
+  auto r = run(plan, open);
+  EXPECT_EQ(r.total.responses, 0u);
+  EXPECT_EQ(r.total.errors.total(), 0u);
+  EXPECT_EQ(r.total.latency.count(), 0u);
+  EXPECT_GE(r.total.unfinished, 180u) << "due requests were lost, not counted";
+  EXPECT_LE(r.total.unfinished, 201u);
+
+  auto closed = quick(4, 300ms);
+  closed.timeout = 5s;
+  auto rc = run(plan, closed);
+  EXPECT_EQ(rc.total.responses, 0u);
+  EXPECT_EQ(rc.total.unfinished, 0u);
+}
+
+// Open loop against a server that answers every request after 200 ms: what was due early in
+// the window is answered (a latency of at least 200 ms), what was due in its last 200 ms
+// cannot be, and is unfinished. Together they are every request due: 200/s for 600 ms.
+TEST(Engine, OpenLoopCountsAnsweredAsLatenciesAndTheRestAsUnfinished) {
+  TestServer s([](http::Exchange& ex) -> boost::asio::awaitable<void> {
+    co_await http::test_support::sleep_for(200ms);
+    ex.respond(200, "text/plain", "late");
+  });
+  auto plan = plan_from_url(url(s, "/late"));
+  auto o = quick(64, 600ms);
+  o.rate = 200;
+  o.timeout = 5s;
+  auto r = run(plan, o);
+  EXPECT_EQ(r.total.errors.total(), 0u);
+  EXPECT_GE(r.total.unfinished, 35u) << "about 40 were due in the last 200 ms";
+  EXPECT_GE(r.total.responses, 40u) << "about 80 were due early enough to be answered";
+  EXPECT_EQ(r.total.latency.count(), r.total.responses);
+  EXPECT_GE(r.total.latency.min_ns(), 200'000'000u);
+  const auto all = r.total.responses + r.total.unfinished;
+  EXPECT_GE(all, 110u);
+  EXPECT_LE(all, 121u);
+}
+
 TEST(Engine, ServerThatResetsConnectionsCountsResets) {
   RawServer server([](int c) {
     linger lg{1, 0};  // close with RST

@@ -66,6 +66,9 @@ struct DatabaseOptions {
   std::size_t read_threads = 2;               // SQLite: readers on the blocking pool
   std::size_t pool_size = 4;                  // PostgreSQL: connections per event loop
   bool create = true;                         // SQLite: create the file if absent
+  // SQLite: how long a statement waits for a lock another connection holds before it gives
+  // up with Errc::busy (the API's 503).
+  std::chrono::milliseconds busy_timeout{5000};
 };
 
 // A statement's plan, from EXPLAIN (QUERY PLAN / ANALYZE).
@@ -81,14 +84,18 @@ struct LintFinding {
 };
 
 // Bulk loading (the seed generator): rows of one table at a time, in big transactions
-// (SQLite: a prepared INSERT per row; PostgreSQL: COPY). Used off the event loops.
+// (SQLite: a prepared INSERT per row, committed every 100,000 rows and at end(); PostgreSQL:
+// COPY, every table in one transaction committed by commit(), so a load that fails part-way
+// leaves nothing behind). A writer destroyed before commit() rolls back what is uncommitted.
+// Used off the event loops.
 class BulkWriter {
  public:
   virtual ~BulkWriter() = default;
   // Starts a table; columns as in the schema. Throws std::runtime_error on failure.
   virtual void begin(std::string_view table, const std::vector<std::string_view>& columns) = 0;
   virtual void row(const std::vector<Value>& values) = 0;
-  virtual void end() = 0;  // commits what is left
+  virtual void end() = 0;     // ends the table
+  virtual void commit() = 0;  // after the last table: makes the load durable
 };
 
 class Database {

@@ -575,7 +575,8 @@ Result<std::int64_t> PostgresDatabase::table_rows(std::string_view table) {
 
 namespace {
 
-// COPY ... FROM STDIN in text format, one table at a time, on the blocking connection.
+// COPY ... FROM STDIN in text format, one table at a time, on the blocking connection, all
+// in one transaction: a failure anywhere rolls back every table (and the trigger switch).
 class PgBulkWriter : public BulkWriter {
  public:
   PgBulkWriter(PGconn* c, std::unique_lock<std::mutex> lock) : c_(c), lock_(std::move(lock)) {}
@@ -583,9 +584,14 @@ class PgBulkWriter : public BulkWriter {
     if (copying_) PQputCopyEnd(c_, "aborted");
     while (ResultPtr r{PQgetResult(c_)}) {
     }
+    if (in_tx_) PQclear(PQexec(c_, "ROLLBACK"));
   }
 
   void begin(std::string_view table, const std::vector<std::string_view>& columns) override {
+    if (!in_tx_) {
+      must(exec(c_, "BEGIN", PGRES_COMMAND_OK));
+      in_tx_ = true;
+    }
     table_ = std::string(table);
     kinds_.clear();
     has_id_ = false;
@@ -676,6 +682,12 @@ class PgBulkWriter : public BulkWriter {
     must(exec(c_, "ANALYZE " + table_, PGRES_COMMAND_OK));  // reltuples for the estimate
   }
 
+  void commit() override {
+    if (!in_tx_) return;
+    must(exec(c_, "COMMIT", PGRES_COMMAND_OK));
+    in_tx_ = false;
+  }
+
  private:
   void flush() {
     if (buf_.empty()) return;
@@ -692,6 +704,7 @@ class PgBulkWriter : public BulkWriter {
   std::vector<char> kinds_;
   bool has_id_ = false;
   bool copying_ = false;
+  bool in_tx_ = false;
   std::string line_, buf_;
 };
 

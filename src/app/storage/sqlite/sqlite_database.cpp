@@ -153,7 +153,7 @@ std::unique_ptr<SqliteDatabase::Conn> SqliteDatabase::open(bool reader) {
     std::string msg = c->db ? sqlite3_errmsg(c->db) : "out of memory";
     throw std::runtime_error("cannot open SQLite database " + path_ + ": " + msg);
   }
-  sqlite3_busy_timeout(c->db, 5000);
+  sqlite3_busy_timeout(c->db, static_cast<int>(options_.busy_timeout.count()));
   sqlite3_extended_result_codes(c->db, 1);
   if (!reader) exec_or_throw(c->db, "PRAGMA journal_mode = WAL");
   // NORMAL is durable in WAL mode except for the last transactions before a power loss.
@@ -384,6 +384,7 @@ class SqliteBulkWriter : public BulkWriter {
     sqlite3_finalize(st_);
     st_ = nullptr;
   }
+  void commit() override {}  // end() has committed every table
 
  private:
   static constexpr std::uint64_t kBatch = 100'000;

@@ -12,8 +12,9 @@
 //     timeout), so app instances starting together apply each version exactly once.
 //
 // Errors: UNIQUE / PRIMARY KEY violations are Errc::conflict, FOREIGN KEY violations
-// Errc::not_found, a busy database Errc::busy; anything else Errc::internal, logged with
-// SQLite's message.
+// Errc::not_found, a busy database (a lock another connection or process holds for longer
+// than DatabaseOptions::busy_timeout, 5 s by default) Errc::busy; anything else
+// Errc::internal, logged with SQLite's message.
 #include "app/storage/database.h"
 #include "core/blocking_pool.h"
 
