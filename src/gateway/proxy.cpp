@@ -23,6 +23,7 @@
 
 namespace tenx::gateway {
 namespace asio = boost::asio;
+using namespace std::string_view_literals;
 using asio::awaitable;
 using clock_type = std::chrono::steady_clock;
 
@@ -490,7 +491,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   sc->forwarded_for.clear();
   if (trusted_peer && incoming_xff) {
     sc->forwarded_for.append(*incoming_xff);
-    sc->forwarded_for += ", ";
+    sc->forwarded_for += ", "sv;
   }
   sc->forwarded_for += peer_text;
 
@@ -513,53 +514,53 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       head.append(q);
     }
   }
-  head += " HTTP/1.1\r\n";
+  head += " HTTP/1.1\r\n"sv;
   bool has_host = false;
   for (const auto& h : req.headers) {
     if (dropped_request_field(h) || listed(sc->tokens, h.name) || ex.request_header_dropped(h.name))
       continue;
     has_host = has_host || h.id == http::Field::host;
     head.append(h.name);
-    head += ": ";
+    head += ": "sv;
     head.append(h.value);
-    head += "\r\n";
+    head += "\r\n"sv;
   }
   for (const auto& [name, value] : ex.added_request_headers()) {  // from the filter chain
     head.append(name);
-    head += ": ";
+    head += ": "sv;
     head.append(value);
-    head += "\r\n";
+    head += "\r\n"sv;
   }
   const auto authority = req.authority();
   if (!has_host && !authority.empty()) {
-    head += "Host: ";
+    head += "Host: "sv;
     head.append(authority);
-    head += "\r\n";
+    head += "\r\n"sv;
   }
-  head += "X-Forwarded-For: ";
+  head += "X-Forwarded-For: "sv;
   head += sc->forwarded_for;
-  head += "\r\nX-Forwarded-Proto: ";
+  head += "\r\nX-Forwarded-Proto: "sv;
   const auto incoming_proto = req.headers.find("x-forwarded-proto");
   head.append(trusted_peer && incoming_proto ? *incoming_proto : std::string_view("http"));
   const auto incoming_fhost = req.headers.find("x-forwarded-host");
   if (trusted_peer && incoming_fhost) {
-    head += "\r\nX-Forwarded-Host: ";
+    head += "\r\nX-Forwarded-Host: "sv;
     head.append(*incoming_fhost);
   } else if (!authority.empty()) {
-    head += "\r\nX-Forwarded-Host: ";
+    head += "\r\nX-Forwarded-Host: "sv;
     head.append(authority);
   }
-  head += "\r\n";
+  head += "\r\n"sv;
   if (req.chunked) {
-    head += "Transfer-Encoding: chunked\r\n";
+    head += "Transfer-Encoding: chunked\r\n"sv;
   } else if (req.content_length) {
     char num[24];
     auto r = std::to_chars(num, num + sizeof num, *req.content_length);
-    head += "Content-Length: ";
+    head += "Content-Length: "sv;
     head.append(num, r.ptr);
-    head += "\r\n";
+    head += "\r\n"sv;
   }
-  head += "\r\n";
+  head += "\r\n"sv;
 
   // ---- attempts ----
   // This request's servers: a snapshot that stays alive (with its servers) until it is done,
@@ -731,7 +732,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       if (config_.sticky.expires.count() > 0)
         c += "; Max-Age=" + std::to_string(config_.sticky.expires.count());
       if (!config_.sticky.domain.empty()) c += "; Domain=" + config_.sticky.domain;
-      c += "; HttpOnly";
+      c += "; HttpOnly"sv;
       sc->headers.push_back({"Set-Cookie", c});
     }
     std::optional<std::uint64_t> length;

@@ -122,7 +122,11 @@ bool ClientConnection::begin_exchange() {
 
 void ClientConnection::mark_idle() {
   idle_since_ = clock_type::now();
-  watchdog_->disarm();  // a pooled connection must not keep the loop alive (drain)
+  // The timer wait in flight stays (the Watchdog re-arms lazily): cancelling it here and
+  // waiting again on the next exchange cost a timer operation, a completion and an allocation
+  // per request. It ends when it fires (within read_timeout of the last exchange) or when the
+  // pool is cleared (a drain stops pooling: Client::stop_pooling).
+  watchdog_->clear();
 }
 
 bool ClientConnection::reusable() const {

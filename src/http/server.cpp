@@ -28,6 +28,7 @@
 
 namespace tenx::http {
 namespace asio = boost::asio;
+using namespace std::string_view_literals;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using clock_type = std::chrono::steady_clock;
@@ -316,11 +317,11 @@ void Connection::shutdown() {
 
 // "HTTP/1.1 200 OK", then the Server and Date fields every response carries.
 void Connection::append_status_block(unsigned status) {
-  out_ += "HTTP/1.1 ";
+  out_ += "HTTP/1.1 "sv;
   out_ += status_label(status);
   out_ += ' ';
   out_ += reason_phrase(status);
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
   out_ += shared_.server_line;
   out_ += date_line();
 }
@@ -331,9 +332,9 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
   // out_ may hold responses to earlier pipelined requests: they go out first, in order.
   const std::string body = error_body(reason, message);
   append_status_block(status);
-  out_ += "Content-Type: application/json\r\nConnection: close\r\nContent-Length: ";
+  out_ += "Content-Type: application/json\r\nConnection: close\r\nContent-Length: "sv;
   out_ += std::to_string(body.size());
-  out_ += "\r\n\r\n";
+  out_ += "\r\n\r\n"sv;
   out_ += body;
   co_await flush();
 }
@@ -365,9 +366,9 @@ void Connection::write_head(Exchange& ex, unsigned status, std::string_view cont
   const bool keep = decide_keep_alive(ex);
   append_status_block(status);
   if (!content_type.empty()) {
-    out_ += "Content-Type: ";
+    out_ += "Content-Type: "sv;
     out_ += content_type;
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
   }
   for (const auto& h : headers) {
     if (has_crlf(h.name) || has_crlf(h.value) || h.name.empty()) {
@@ -375,33 +376,33 @@ void Connection::write_head(Exchange& ex, unsigned status, std::string_view cont
       continue;
     }
     out_ += h.name;
-    out_ += ": ";
+    out_ += ": "sv;
     out_ += h.value;
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
   }
   for (const auto& [name, value] : ex.extra_response_headers_) {
     out_ += name;
-    out_ += ": ";
+    out_ += ": "sv;
     out_ += value;
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
   }
   if (status_has_body(status)) {
     if (content_length) {
       char num[24];
       auto r = std::to_chars(num, num + sizeof num, *content_length);
-      out_ += "Content-Length: ";
+      out_ += "Content-Length: "sv;
       out_.append(num, r.ptr);
-      out_ += "\r\n";
+      out_ += "\r\n"sv;
     } else if (chunked) {
-      out_ += "Transfer-Encoding: chunked\r\n";
+      out_ += "Transfer-Encoding: chunked\r\n"sv;
     }
   }
   if (req.version >= 11) {
-    if (!keep) out_ += "Connection: close\r\n";
+    if (!keep) out_ += "Connection: close\r\n"sv;
   } else if (keep) {
-    out_ += "Connection: keep-alive\r\n";
+    out_ += "Connection: keep-alive\r\n"sv;
   }
-  out_ += "\r\n";
+  out_ += "\r\n"sv;
 }
 
 void Connection::respond(Exchange& ex, unsigned status, std::string_view content_type,
@@ -431,7 +432,7 @@ awaitable<Result<std::string_view>> Connection::read_body_some(Exchange& ex) {
   const auto& req = parser_.head();
   if (req.expect_continue && !continue_sent_ && ex.status_ == 0 && !parser_.done()) {
     continue_sent_ = true;
-    out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    out_ += "HTTP/1.1 100 Continue\r\n\r\n"sv;
     if (auto ec = co_await flush()) co_return ec;
   }
   for (;;) {
@@ -497,9 +498,9 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
       char hex[24];
       auto r = std::to_chars(hex, hex + sizeof hex, first_body.size(), 16);
       out_.append(hex, r.ptr);
-      out_ += "\r\n";
+      out_ += "\r\n"sv;
       out_ += first_body;
-      out_ += "\r\n";
+      out_ += "\r\n"sv;
     } else {
       out_ += first_body;
     }
@@ -604,28 +605,28 @@ void Connection::finish_exchange(Exchange& ex) {
     std::tm tm{};
     ::gmtime_r(&now.tv_sec, &tm);
     const auto len = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    line += "{\"time\":\"";
+    line += "{\"time\":\""sv;
     line.append(ts, len);
     const auto msec = static_cast<int>(now.tv_nsec / 1'000'000) % 1000;
     const char ms[] = {'.', static_cast<char>('0' + msec / 100),
                        static_cast<char>('0' + msec / 10 % 10), static_cast<char>('0' + msec % 10),
                        'Z'};
     line.append(ms, sizeof ms);
-    line += "\",\"remote\":";
+    line += "\",\"remote\":"sv;
     append_json_string(line, peer_address());
-    line += ",\"method\":";
+    line += ",\"method\":"sv;
     append_json_string(line, req.method_string);
-    line += ",\"target\":";
+    line += ",\"target\":"sv;
     append_json_string(line, req.target);
-    line += ",\"route\":";
+    line += ",\"route\":"sv;
     append_json_string(line, ex.route_);
-    line += ",\"status\":";
+    line += ",\"status\":"sv;
     line += status_label(ex.status_);
-    line += ",\"bytes\":";
+    line += ",\"bytes\":"sv;
     line += std::to_string(ex.bytes_sent_);
-    line += ",\"duration_us\":";
+    line += ",\"duration_us\":"sv;
     line += std::to_string(ns / 1000);
-    line += ",\"user_agent\":";
+    line += ",\"user_agent\":"sv;
     append_json_string(line, req.headers.find(Field::user_agent).value_or(""));
     line += '}';
     log->write(line);
