@@ -159,7 +159,7 @@ awaitable<error_code> ClientConnection::write_iov(iovec* iov, int cnt) {
       failed_ = true;
       co_return ec;
     }
-    if (auto wec = co_await wait_ready(true)) co_return wec;
+    if (auto wec = co_await wait_writable()) co_return wec;
   }
 }
 
@@ -208,45 +208,49 @@ bool ClientConnection::try_body_piece(std::string_view& piece, error_code& ec) {
   return false;  // a chunk header or partial bytes: the coroutine path continues
 }
 
-// Waits until the socket is ready, within the read timeout and the exchange's deadline.
-awaitable<error_code> ClientConnection::wait_ready(bool for_write) {
+// A wait for readiness is bounded by the read timeout and the exchange's deadline:
+// arm_wait() before it, wait_outcome() after (timeout if the watchdog fired).
+void ClientConnection::arm_wait() {
   watchdog_->set(std::min(clock_type::now() + options_.read_timeout, total_deadline_));
-  // Not `for_write ? co_await a : co_await b`: GCC 12 evaluates both arms of a conditional
-  // whose arms are co_await expressions.
-  error_code ec;
-  if (for_write) {
-    std::tie(ec) = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
-  } else {
-    std::tie(ec) = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
-  }
-  watchdog_->clear();
-  if (watchdog_->fired()) {
-    failed_ = true;
-    co_return make_error_code(core::Errc::timeout);
-  }
-  if (ec) failed_ = true;
-  co_return ec;
 }
 
-awaitable<error_code> ClientConnection::fill() {
+error_code ClientConnection::wait_outcome(error_code ec) {
+  watchdog_->clear();
+  if (watchdog_->fired()) ec = make_error_code(core::Errc::timeout);
+  if (ec) failed_ = true;
+  return ec;
+}
+
+awaitable<error_code> ClientConnection::wait_writable() {
+  arm_wait();
+  auto [ec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
+  co_return wait_outcome(ec);
+}
+
+bool ClientConnection::try_fill(error_code& ec) {
   if (!in_.reserve(4096, static_cast<std::size_t>(options_.max_header_bytes) + 64 * 1024)) {
     failed_ = true;
-    co_return make_error_code(core::Errc::limit_exceeded);
+    ec = make_error_code(core::Errc::limit_exceeded);
+    return true;
   }
-  for (;;) {
-    boost::system::error_code ec;
-    const auto st = detail::read_ready(fd_, *handle_, in_, ec);
-    if (st == detail::IoStatus::ok) {
+  boost::system::error_code rec;
+  const auto st = detail::read_ready(fd_, *handle_, in_, rec);
+  switch (st) {
+    case detail::IoStatus::ok:
       got_bytes_ = true;
-      co_return error_code{};
-    }
-    if (st == detail::IoStatus::eof) co_return make_error_code(core::Errc::closed);
-    if (st == detail::IoStatus::error) {
+      ec = {};
+      return true;
+    case detail::IoStatus::eof:
+      ec = make_error_code(core::Errc::closed);
+      return true;
+    case detail::IoStatus::error:
       failed_ = true;
-      co_return ec;
-    }
-    if (auto wec = co_await wait_ready(false)) co_return wec;
+      ec = rec;
+      return true;
+    case detail::IoStatus::again:
+      break;
   }
+  return false;
 }
 
 awaitable<Result<const ResponseHead*>> ClientConnection::read_head(bool head_request) {
@@ -268,7 +272,14 @@ awaitable<Result<const ResponseHead*>> ClientConnection::read_head(bool head_req
         }
         if (parser_.header_done()) break;
       }
-      if (auto ec = co_await fill()) {
+      // Reads inline and waits on the Poller directly: no coroutine frame per read or wait.
+      error_code ec;
+      while (!try_fill(ec)) {
+        arm_wait();
+        auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+        if ((ec = wait_outcome(wec))) break;
+      }
+      if (ec) {
         failed_ = true;
         co_return ec;
       }
@@ -294,7 +305,12 @@ awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
       }
       if (progressed) continue;
     }
-    auto ec = co_await fill();
+    error_code ec;
+    while (!try_fill(ec)) {
+      arm_wait();
+      auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+      if ((ec = wait_outcome(wec))) break;
+    }
     if (ec == core::Errc::closed) {
       if (parser_.need_eof()) {  // body delimited by close: the end
         boost::system::error_code eec;

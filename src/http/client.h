@@ -112,9 +112,13 @@ class ClientConnection {
   void mark_idle();
 
  private:
-  boost::asio::awaitable<error_code> fill();
+  // One read of what the socket has, without a coroutine. True when it ended (ec empty: bytes
+  // arrived; else closed / limit_exceeded / the error); false: wait for readability, then again.
+  bool try_fill(error_code& ec);
   boost::asio::awaitable<error_code> write_iov(iovec* iov, int cnt);
-  boost::asio::awaitable<error_code> wait_ready(bool for_write);
+  void arm_wait();
+  error_code wait_outcome(error_code ec);
+  boost::asio::awaitable<error_code> wait_writable();
   void close();
 
   core::Poller& poller_;
