@@ -183,6 +183,15 @@ class Connection : public ConnectionHook {
   bool writing_ = false;  // a write is suspended on writability: out_ must not be touched
   bool flush_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // The last request's metric series, reused while its method, route and status repeat (a
+  // keep-alive client mostly asks the same route): two label lookups saved per request.
+  // method_label and status_label return views of static storage, so pointers identify them.
+  struct MetricsMemo {
+    const char* method = nullptr;
+    const char* status = nullptr;
+    std::string route;
+    metrics::Series requests, duration;
+  } memo_;
 };
 
 struct PerThread {
@@ -617,8 +626,16 @@ void Connection::finish_exchange(Exchange& ex) {
   const auto ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
   const auto method = method_label(req);
-  shared_.metrics.requests.series({method, ex.route_, status_label(ex.status_)}).inc();
-  shared_.metrics.duration.series({method, ex.route_}).observe_ns(ns);
+  const auto status = status_label(ex.status_);
+  if (memo_.method != method.data() || memo_.status != status.data() || memo_.route != ex.route_) {
+    memo_.method = method.data();
+    memo_.status = status.data();
+    memo_.route.assign(ex.route_);
+    memo_.requests = shared_.metrics.requests.series({method, ex.route_, status});
+    memo_.duration = shared_.metrics.duration.series({method, ex.route_});
+  }
+  memo_.requests.inc();
+  memo_.duration.observe_ns(ns);
   if (auto& log = shared_.options.access_log) {
     std::string line;
     line.reserve(256);
