@@ -93,15 +93,6 @@ void Watchdog::on_timer(const boost::system::error_code& ec) {
   arm(deadline_);
 }
 
-void Watchdog::disarm() {
-  deadline_ = clock::time_point::max();
-  if (pending_) {
-    pending_ = false;
-    armed_at_ = clock::time_point::max();
-    timer_.cancel();  // the wait in flight completes with operation_aborted and does nothing
-  }
-}
-
 void Watchdog::stop() {
   stopped_ = true;
   timer_.cancel();

@@ -49,10 +49,9 @@ class Watchdog : public std::enable_shared_from_this<Watchdog> {
 
   void set(clock::time_point deadline);
   void set_after(clock::duration d) { set(clock::now() + d); }
+  // No deadline; a timer wait in flight stays and does nothing when it fires (a pooled client
+  // connection keeps it: re-arming per request costs more than one idle wake-up).
   void clear() { deadline_ = clock::time_point::max(); }
-  // clear(), and also drop the timer wait in flight, so an object parked for a long time (a
-  // pooled client connection) does not keep its event loop alive.
-  void disarm();
   bool fired() const { return fired_; }
   void reset_fired() { fired_ = false; }
   // Call before the socket is destroyed.
