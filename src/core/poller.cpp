@@ -15,6 +15,10 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr int kBatch = 256;
+// Rounds of epoll_wait per pass before the loop gets a turn: a busy loop would otherwise stay
+// in one pass for as long as sockets keep becoming ready, and its timers (deadlines, health
+// checks) and posted work (drain, cancellations) would wait until the load paused.
+constexpr int kMaxRounds = 16;
 thread_local Poller* t_current = nullptr;
 }  // namespace
 
@@ -142,8 +146,18 @@ void Poller::on_ready(const boost::system::error_code& ec) {
   if (ec) return;  // withdrawn (no handles) or the loop is going away
   armed_ = false;
   in_batch_ = true;
+  // Runs end_batch() however the batch ends (an exception out of a waiter included).
+  struct EndBatch {
+    Poller& p;
+    bool more = false;
+    ~EndBatch() { p.end_batch(more); }
+  } end{*this};
   epoll_event evs[kBatch];
-  for (;;) {
+  for (int round = 0;; ++round) {
+    if (round == kMaxRounds) {
+      end.more = true;  // under sustained load: let the loop's timers and posted work run
+      break;
+    }
     const int n = ::epoll_wait(epfd_, evs, kBatch, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -175,10 +189,37 @@ void Poller::on_ready(const boost::system::error_code& ec) {
     // that re-arms this descriptor).
     if (n == 0) break;
   }
+}
+
+void Poller::end_batch(bool more) {
   in_batch_ = false;
+  // Only after an exception out of a waiter (none is expected: the coroutines are detached,
+  // which keeps their exceptions) are writers left parked: they resume through the loop.
+  for (auto& w : resuming_) {
+    if (!w) continue;
+    batch_end_.emplace_back();
+    batch_end_.back().take(w);
+  }
+  resuming_.clear();
+  for (auto& w : batch_end_) {
+    auto owned = std::make_shared<WaitHandler>();
+    owned->take(w);
+    asio::post(loop_, [owned] { (*owned)(error_code{}); });
+  }
+  batch_end_.clear();
   for (Handle* h : deferred_) release(h);
   deferred_.clear();
-  if (registered_ > 0 && !armed_) arm();
+  if (registered_ == 0 || armed_ || shut_down_) return;
+  if (more) {
+    // Readiness may be left in the set, and its edge has been seen: come back through the
+    // loop's queue (behind its timers and posted handlers) rather than wait for a new edge.
+    armed_ = true;
+    asio::post(loop_, [this, alive = alive_] {
+      if (*alive) on_ready(error_code{});
+    });
+  } else {
+    arm();
+  }
 }
 
 }  // namespace tenx::core

@@ -17,8 +17,10 @@
 //   ...
 //   poller.remove(h); close(fd);              // remove before closing the descriptor
 //
-// A wait completes with success when the flag becomes set (or already is), and with
-// operation_aborted after cancel(). Waiters are resumed inline from the Poller's own
+// A pass takes batches (one epoll_wait each) until one comes back empty, or for at most 16
+// batches: a loop kept busy by sockets that never stop becoming ready still runs its timers and
+// posted work in between. A wait completes with success when the flag becomes set (or already
+// is), and with operation_aborted after cancel(). Waiters are resumed inline from the Poller's own
 // completion handler, on the loop thread. Handles removed while a batch of events is being
 // delivered are freed only after the batch, so a stale event never reaches freed memory.
 //
@@ -216,6 +218,9 @@ class Poller {
   void post_now(H handler, bool aborted);
   void arm();
   void on_ready(const boost::system::error_code& ec);
+  // After a pass: frees handles removed during it and re-arms (through the loop's queue when
+  // `more` readiness may be waiting).
+  void end_batch(bool more);
   void release(Handle* h);
 
   boost::asio::io_context& loop_;

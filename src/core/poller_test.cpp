@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <gtest/gtest.h>
@@ -87,6 +88,47 @@ TEST(Poller, WritersParkedAtBatchEndResumeAfterEveryEventOfTheBatch) {
   EXPECT_EQ(sends, reads_order);
   EXPECT_FALSE(poller.in_batch());
   for (auto* h : hs) poller.remove(h);
+}
+
+TEST(Poller, TimersStillRunWhileSocketsKeepBecomingReady) {
+  // Two sockets play ping-pong through the same Poller: every read makes the other readable,
+  // so each epoll_wait of a pass finds work and a pass alone would never end. A 20 ms timer
+  // must still fire, and soon.
+  asio::io_context loop;
+  Poller poller(loop);
+  Pair pp;
+  Poller::Handle* h[2] = {poller.add(pp.fd[0]), poller.add(pp.fd[1])};
+  bool stop = false;
+  long bounces = 0;
+  auto player = [&](int me) -> asio::awaitable<void> {
+    char c;
+    while (!stop) {
+      if (::read(pp.fd[me], &c, 1) != 1) {
+        h[me]->clear_readable();
+        auto [ec] = co_await h[me]->wait_readable(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        continue;
+      }
+      ++bounces;
+      if (::write(pp.fd[me], &c, 1) != 1) co_return;
+    }
+  };
+  asio::co_spawn(loop, player(0), asio::detached);
+  asio::co_spawn(loop, player(1), asio::detached);
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration fired_after{};
+  asio::steady_timer timer(loop, std::chrono::milliseconds(20));
+  timer.async_wait([&](const error_code&) {
+    fired_after = std::chrono::steady_clock::now() - started;
+    stop = true;
+    poller.remove(h[0]);
+    poller.remove(h[1]);
+  });
+  ASSERT_EQ(::write(pp.fd[1], "x", 1), 1);  // the serve
+  loop.run_for(std::chrono::seconds(5));
+  EXPECT_GT(bounces, 10) << "the ping-pong never ran";
+  ASSERT_NE(fired_after, std::chrono::steady_clock::duration{}) << "the timer never fired";
+  EXPECT_LT(fired_after, std::chrono::seconds(2));
 }
 
 TEST(Poller, AtBatchEndOutsideABatchCompletesThroughTheLoop) {

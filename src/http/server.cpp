@@ -162,6 +162,8 @@ class Connection : public ConnectionHook {
   // handler now running suspends (a slow upstream, a timer), this posted flush sends them
   // meanwhile, so a fast answer never waits behind a slow one.
   void schedule_flush();
+  // Sends out_ at the end of the current readiness batch (call only inside one).
+  void flush_at_batch_end();
   void append_status_block(unsigned status);
   void shutdown();
 
@@ -314,6 +316,14 @@ awaitable<error_code> Connection::write_iov(iovec* iov, int cnt) {
     if (watchdog_->fired()) co_return make_error_code(core::Errc::timeout);
     if (wec) co_return wec;
   }
+}
+
+void Connection::flush_at_batch_end() {
+  thread_.poller->at_batch_end([this, alive = alive_](const error_code&) {
+    if (!*alive || writing_ || fd_ < 0) return;
+    boost::system::error_code ec;
+    try_flush(ec);  // what the kernel does not take now goes with the connection's next write
+  });
 }
 
 void Connection::schedule_flush() {
@@ -539,10 +549,13 @@ awaitable<error_code> Connection::start_response(Exchange& ex, unsigned status,
     ex.bytes_sent_ += first_body.size();
     for (auto& o : ex.observers_) o->on_response_body(first_body);
   }
-  // A response already complete waits in out_ for run() to send it with the batch's others
-  // (core/poller.h, at_batch_end); one still streaming goes now.
-  if (!ex.stream_chunked_ && ex.stream_left_ == 0u && thread_.poller->in_batch())
+  // A response already complete waits in out_ until the end of the readiness batch and goes
+  // out with the batch's other sends (core/poller.h, at_batch_end), even if the handler is
+  // still busy then; one still streaming goes now.
+  if (!ex.stream_chunked_ && ex.stream_left_ == 0u && thread_.poller->in_batch()) {
+    flush_at_batch_end();
     co_return error_code{};
+  }
   co_return co_await flush();
 }
 

@@ -191,6 +191,26 @@ TEST(Server, StreamsResponseWithContentLength) {
   EXPECT_TRUE(b->reused_connection);
 }
 
+TEST(Server, CompleteStartedResponseGoesOutWhileTheHandlerKeepsWorking) {
+  // A response whose whole body came with start_response waits for the end of the readiness
+  // batch, not for the handler: here the handler stays busy for 2 s after answering.
+  Router r;
+  r.get("/answer-then-work", [](Exchange& ex) -> awaitable<void> {
+    const Header h[] = {{"Content-Type", "text/plain"}};
+    if (co_await ex.start_response(200, h, 5, "hello")) co_return;
+    asio::steady_timer work(co_await asio::this_coro::executor, std::chrono::seconds(2));
+    co_await work.async_wait(asio::as_tuple(asio::use_awaitable));
+  });
+  TestServer s(Router::into_handler(std::move(r)));
+  const auto started = std::chrono::steady_clock::now();
+  auto resp = fetch(s, Verb::get, "/answer-then-work");
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u);
+  EXPECT_EQ(resp->body, "hello");
+  EXPECT_LT(took, std::chrono::milliseconds(1500)) << "the response waited for the handler";
+}
+
 TEST(Server, ClosesConnectionWhenStreamedBodyIsShorterThanAnnounced) {
   std::atomic<bool> end_failed{false};
   Router r;

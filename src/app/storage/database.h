@@ -86,8 +86,8 @@ struct LintFinding {
 // Bulk loading (the seed generator): rows of one table at a time, in big transactions
 // (SQLite: a prepared INSERT per row, committed every 100,000 rows and at end(); PostgreSQL:
 // COPY, every table in one transaction committed by commit(), so a load that fails part-way
-// leaves nothing behind). A writer destroyed before commit() rolls back what is uncommitted.
-// Used off the event loops.
+// leaves no rows behind; the posts table is locked against writers until then). A writer destroyed
+// before commit() rolls back what is uncommitted. Used off the event loops.
 class BulkWriter {
  public:
   virtual ~BulkWriter() = default;

@@ -679,13 +679,18 @@ class PgBulkWriter : public BulkWriter {
                 "published = (SELECT COUNT(*) FROM posts WHERE published), updated_at = now()",
                 PGRES_COMMAND_OK));
     }
-    must(exec(c_, "ANALYZE " + table_, PGRES_COMMAND_OK));  // reltuples for the estimate
+    loaded_.push_back(table_);
   }
 
   void commit() override {
     if (!in_tx_) return;
     must(exec(c_, "COMMIT", PGRES_COMMAND_OK));
     in_tx_ = false;
+    // ANALYZE (reltuples, which the count estimate reads) only now: its statistics are
+    // written in place, so inside a transaction that rolls back they would count rows that
+    // were never committed. (setval is not transactional either; a failed load leaves the
+    // sequences advanced, which the next load sets again.)
+    for (const auto& t : loaded_) must(exec(c_, "ANALYZE " + t, PGRES_COMMAND_OK));
   }
 
  private:
@@ -705,6 +710,7 @@ class PgBulkWriter : public BulkWriter {
   bool has_id_ = false;
   bool copying_ = false;
   bool in_tx_ = false;
+  std::vector<std::string> loaded_;  // tables to ANALYZE after COMMIT
   std::string line_, buf_;
 };
 
