@@ -43,11 +43,8 @@ options --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONN
   --failover-duration FO_DURATION --kill-after KILL_AFTER --failover-workers FO_W -- "$@"
 
 need wrk wrk
-need curl curl
 use_tenx
 make_workdir
-trap 'exit 130' INT TERM
-
 . bench/lib/proxies.sh
 
 run_wrk() {  # port -> RES="rps p50ms p99ms"

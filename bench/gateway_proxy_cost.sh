@@ -28,11 +28,9 @@ ROUNDS=2; DURATION=5s; WORKERS="1 2"; CONNS=64
 options --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONNS -- "$@"
 
 need wrk wrk
-need curl curl
 need perf linux-perf
 use_tenx
 make_workdir
-trap 'exit 130' INT TERM
 . bench/lib/proxies.sh
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))

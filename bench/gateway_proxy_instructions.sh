@@ -17,19 +17,16 @@ cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 SMALL=2000; LARGE=12000; ANNOTATE=0
 options --small SMALL --large LARGE --annotate ANNOTATE -- "$@"
-need curl curl
 need valgrind valgrind
 use_tenx
 make_workdir
-trap 'exit 130' INT TERM
 . bench/lib/proxies.sh
 
 PORT=18496
 count() {  # requests -> RES = total instructions of the proxy process
-  "valgrind" --tool=callgrind --callgrind-out-file="$WORK/cg-$1.out" "$TENX" gateway \
-    --listen 127.0.0.1:$PORT --threads 1 --upstream "http://127.0.0.1:$U1_PORT" \
-    --upstream "http://127.0.0.1:$U2_PORT" --balance round_robin --access-log off \
-    --log-level warn >"$WORK/valgrind.log" 2>&1 & local pid=$!; PIDS+=("$pid")
+  tenx_args $PORT 1
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-$1.out" "$TENX" "${TENX_ARGS[@]}" \
+    >"$WORK/valgrind.log" 2>&1 & local pid=$!; PIDS+=("$pid")
   wait_http $PORT "$pid" "tenx under callgrind" "$WORK/valgrind.log"
   "$TENX" bench -t1 -c16 -n "$1" "http://127.0.0.1:$PORT/hello" >"$WORK/bench.txt" 2>&1 ||
     { echo "bench: tenx bench failed:" >&2; cat "$WORK/bench.txt" >&2; exit 1; }

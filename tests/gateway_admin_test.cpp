@@ -107,6 +107,16 @@ class GatewayAdmin : public ::testing::Test {
     }
     return seen;
   }
+  // Adds b to the pool through the admin API, then drains a: new requests go to b only.
+  void add_b_and_drain_a() {
+    ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
+                   fmt::format(R"({{"address":"{}"}})", b_->address()))
+                  ->status,
+              201);
+    const auto drain = call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain");
+    ASSERT_TRUE(drain);
+    EXPECT_EQ(drain->status, 200);
+  }
 
   std::unique_ptr<Upstream> a_, b_;
   std::unique_ptr<TenxProcess> gw_;
@@ -142,13 +152,8 @@ TEST_F(GatewayAdmin, AddedServerTakesTrafficAndRemovedOneStops) {
 
 TEST_F(GatewayAdmin, DrainedServerGetsNoNewRequests) {
   start();
-  ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
-                 fmt::format(R"({{"address":"{}"}})", b_->address()))
-                ->status,
-            201);
-  const auto drain = call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain");
-  ASSERT_TRUE(drain);
-  EXPECT_EQ(drain->status, 200);
+  add_b_and_drain_a();
+  if (HasFatalFailure()) return;
   EXPECT_EQ(spread(8), (std::map<std::string, int>{{"b", 8}}));
   const auto pools = call(admin_, "GET", "/pools/default");
   ASSERT_TRUE(pools);
@@ -170,13 +175,11 @@ TEST_F(GatewayAdmin, DrainLetsTheRequestInFlightFinish) {
   });
   // `a` is the only server now, so the slow request is a's; it takes 1.5 s there.
   std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
-                 fmt::format(R"({{"address":"{}"}})", b_->address()))
-                ->status,
-            201);
-  const auto drain = call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain");
-  ASSERT_TRUE(drain);
-  EXPECT_EQ(drain->status, 200);
+  add_b_and_drain_a();
+  if (HasFatalFailure()) {
+    in_flight.join();
+    return;
+  }
   EXPECT_EQ(spread(6), (std::map<std::string, int>{{"b", 6}}));
   in_flight.join();
   ASSERT_TRUE(slow);

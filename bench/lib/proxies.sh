@@ -5,8 +5,11 @@
 #   start_upstream 1|2   sets U1_PID / U2_PID
 #   start_proxy nginx|haproxy|tenx W   (W workers / threads); proxy_pid NAME, proxy_port NAME
 #   worker_pids NAME     the processes doing the proxying (nginx's workers, not its master)
+#   tenx_args PORT W     sets TENX_ARGS: `tenx gateway` in front of both upstreams on PORT
 need /usr/sbin/nginx nginx
 need /usr/sbin/haproxy haproxy
+need curl curl
+trap 'exit 130' INT TERM
 BODY=$(sed -n "s/^body = '\(.*\)'$/\1/p" bench/configs/fixed_response.toml)
 U1_PORT=18491; U2_PORT=18492; NGINX_PORT=18493; HAPROXY_PORT=18494; TENX_PORT=18495
 for p in $U1_PORT $U2_PORT $NGINX_PORT $HAPROXY_PORT $TENX_PORT; do
@@ -81,10 +84,13 @@ HAP
   /usr/sbin/haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.out" 2>&1 & HAPROXY_PID=$!; PIDS+=("$HAPROXY_PID")
   wait_http $HAPROXY_PORT "$HAPROXY_PID" haproxy "$WORK/haproxy.out"
 }
+tenx_args() {  # port workers -> TENX_ARGS
+  TENX_ARGS=(gateway --listen "127.0.0.1:$1" --threads "$2" --upstream "http://127.0.0.1:$U1_PORT"
+    --upstream "http://127.0.0.1:$U2_PORT" --balance round_robin --access-log off --log-level warn)
+}
 start_tenx() {  # workers
-  "$TENX" gateway --listen 127.0.0.1:$TENX_PORT --threads "$1" \
-    --upstream http://127.0.0.1:$U1_PORT --upstream http://127.0.0.1:$U2_PORT --balance round_robin \
-    --access-log off --log-level warn >"$WORK/tenx.out" 2>"$WORK/tenx.err" & TENX_PID=$!; PIDS+=("$TENX_PID")
+  tenx_args $TENX_PORT "$1"
+  "$TENX" "${TENX_ARGS[@]}" >"$WORK/tenx.out" 2>"$WORK/tenx.err" & TENX_PID=$!; PIDS+=("$TENX_PID")
   wait_http $TENX_PORT "$TENX_PID" tenx "$WORK/tenx.err"
   grep -qs "tenx gateway listening on http://127.0.0.1:$TENX_PORT" "$WORK/tenx.out" "$WORK/tenx.err" ||
     echo "bench: note: tenx answers but did not print 'tenx gateway listening on http://127.0.0.1:$TENX_PORT'" >&2

@@ -100,9 +100,12 @@ TEST(Poller, TimersStillRunWhileSocketsKeepBecomingReady) {
   Poller::Handle* h[2] = {poller.add(pp.fd[0]), poller.add(pp.fd[1])};
   bool stop = false;
   long bounces = 0;
+  const auto started = std::chrono::steady_clock::now();
   auto player = [&](int me) -> asio::awaitable<void> {
     char c;
-    while (!stop) {
+    // The players give up after 3 s, so a pass that never yields ends and the test fails on
+    // the timer's lateness instead of hanging.
+    while (!stop && std::chrono::steady_clock::now() - started < std::chrono::seconds(3)) {
       if (::read(pp.fd[me], &c, 1) != 1) {
         h[me]->clear_readable();
         auto [ec] = co_await h[me]->wait_readable(asio::as_tuple(asio::use_awaitable));
@@ -115,7 +118,6 @@ TEST(Poller, TimersStillRunWhileSocketsKeepBecomingReady) {
   };
   asio::co_spawn(loop, player(0), asio::detached);
   asio::co_spawn(loop, player(1), asio::detached);
-  const auto started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::duration fired_after{};
   asio::steady_timer timer(loop, std::chrono::milliseconds(20));
   timer.async_wait([&](const error_code&) {

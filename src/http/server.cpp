@@ -150,10 +150,6 @@ class Connection : public ConnectionHook {
   awaitable<error_code> write_iov(iovec* iov, int cnt);
   // Reads what the socket has, waiting for readability within `deadline` (timeout after it).
   awaitable<error_code> read_more(std::chrono::steady_clock::time_point deadline);
-  // read_more's parts, for the request loop: one read without waiting (true when it ended,
-  // ec saying how), and the error after a wait (timeout if the watchdog fired).
-  bool try_read_more(error_code& ec);
-  error_code wait_outcome(error_code ec) const;
   awaitable<void> reject(unsigned status, std::string_view reason, std::string_view message);
   awaitable<bool> discard_body(Exchange& ex);
   void finish_exchange(Exchange& ex);
@@ -256,36 +252,18 @@ Connection::~Connection() {
 // Reads more bytes into in_ (room already reserved). Readiness is tracked as nginx does
 // (core/poller.h): a short read means the socket is drained, so the next read waits for an
 // edge instead of trying a recv that would fail with EAGAIN.
-bool Connection::try_read_more(error_code& ec) {
-  boost::system::error_code rec;
-  switch (read_ready(fd_, *handle_, in_, rec)) {
-    case IoStatus::ok:
-      ec = {};
-      return true;
-    case IoStatus::eof:
-      ec = make_error_code(core::Errc::closed);
-      return true;
-    case IoStatus::error:
-      ec = rec;
-      return true;
-    case IoStatus::again:
-      break;
-  }
-  return false;
-}
-
-error_code Connection::wait_outcome(error_code ec) const {
-  return watchdog_->fired() ? make_error_code(core::Errc::timeout) : ec;
-}
-
 awaitable<error_code> Connection::read_more(clock_type::time_point deadline) {
-  error_code ec;
-  while (!try_read_more(ec)) {
+  for (;;) {
+    boost::system::error_code ec;
+    const auto st = read_ready(fd_, *handle_, in_, ec);
+    if (st == IoStatus::ok) co_return error_code{};
+    if (st == IoStatus::eof) co_return make_error_code(core::Errc::closed);
+    if (st == IoStatus::error) co_return ec;
     watchdog_->set(deadline);
     auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
-    if ((ec = wait_outcome(wec))) break;
+    if (watchdog_->fired()) co_return make_error_code(core::Errc::timeout);
+    if (wec) co_return wec;
   }
-  co_return ec;
 }
 
 bool Connection::try_flush(boost::system::error_code& ec) {
@@ -752,14 +730,7 @@ awaitable<void> Connection::run() {
         co_await reject(408, "request_timeout", "request head not received in time");
         co_return shutdown();
       }
-      // read_more, inline: the wait for the next request is the only suspension (no
-      // coroutine frame per request).
-      error_code wec;
-      while (!try_read_more(wec)) {
-        watchdog_->set(deadline);
-        auto [e] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
-        if ((wec = wait_outcome(e))) break;
-      }
+      auto wec = co_await read_more(deadline);
       if (wec == core::Errc::timeout) {
         watchdog_->reset_fired();
         if (partial) {
