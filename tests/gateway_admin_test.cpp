@@ -165,6 +165,21 @@ TEST_F(GatewayAdmin, DrainedServerGetsNoNewRequests) {
   EXPECT_GT(spread(10)["a"], 0);
 }
 
+TEST_F(GatewayAdmin, PoolWhoseEveryServerDrainsAnswers503WithRetryAfter) {
+  start();
+  const auto drain = call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain");
+  ASSERT_TRUE(drain);
+  ASSERT_EQ(drain->status, 200);
+  RawClient c(port_);
+  ASSERT_TRUE(c.send(get_request("/who")));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("Retry-After"), "1");
+  EXPECT_EQ(r->header("Content-Type"), "application/json");
+  EXPECT_THAT(r->body, HasSubstr(R"("error":"no_upstream_available")"));
+}
+
 // Draining stops new requests only: one already on its way to the drained server finishes.
 TEST_F(GatewayAdmin, DrainLetsTheRequestInFlightFinish) {
   start();

@@ -337,6 +337,23 @@ bool valid_cidr(const std::string& c) {
   return std::stoi(bits) <= (addr.find(':') == std::string::npos ? 32 : 128);
 }
 
+// A list of HTTP statuses (fails_on, retry_on): error statuses, 400 to 599.
+void read_statuses(Ctx& ctx, Reader& r, const std::string& prefix, std::string_view key,
+                   std::vector<unsigned>& out) {
+  const auto* a = r.array(key);
+  if (!a) return;
+  out.clear();
+  for (auto&& el : *a) {
+    const auto v = el.value<std::int64_t>();
+    if (!el.is_integer() || !v || *v < 400 || *v > 599) {
+      ctx.error_at(el.source(), fmt::format("{}.{} takes HTTP error statuses (400 to 599)",
+                                            prefix, key));
+      continue;
+    }
+    out.push_back(static_cast<unsigned>(*v));
+  }
+}
+
 void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, UpstreamConfig& u) {
   Reader r(ctx, t, prefix);
   u.line = r.line();
@@ -381,6 +398,9 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
   r.millis("connect_timeout_ms", u.connect_timeout, 1, kDay);
   r.millis("header_timeout_ms", u.header_timeout, 1, kDay);
   r.millis("read_timeout_ms", u.read_timeout, 1, kDay);
+  r.millis("send_timeout_ms", u.send_timeout, 1, kDay);
+  read_statuses(ctx, r, prefix, "fails_on", u.fails_on);
+  read_statuses(ctx, r, prefix, "retry_on", u.retry_on);
   r.integer("keepalive", u.keepalive, 0, 100'000);
   r.integer("tries", u.tries, 0, 100);
   if (auto* n = r.node("retry_budget")) {

@@ -87,8 +87,17 @@ struct UpstreamConfig {
   std::chrono::milliseconds fail_timeout{10'000};
   std::chrono::milliseconds slow_start{0};
   std::chrono::milliseconds connect_timeout{2'000};
-  std::chrono::milliseconds header_timeout{30'000};  // request sent -> response head
-  std::chrono::milliseconds read_timeout{60'000};    // longest wait between body reads
+  std::chrono::milliseconds header_timeout{30'000};  // request sent whole -> response head
+  std::chrono::milliseconds read_timeout{60'000};    // longest wait between response bytes
+  std::chrono::milliseconds send_timeout{60'000};    // longest wait for the server to take bytes
+  // Answers whose status counts as a failure of the server (passive health), as HAProxy's
+  // observe layer7 / Envoy's outlier detection; by default none (nginx): a 503 from the app
+  // ("database busy") is an answer, not a sick server. Connect failures, resets and timeouts
+  // before the response head and malformed responses always count.
+  std::vector<unsigned> fails_on;
+  // Answers to an idempotent request that are retried on the next server (nginx's
+  // proxy_next_upstream http_502 http_503).
+  std::vector<unsigned> retry_on = {502, 503};
   std::uint32_t keepalive = 64;  // idle connections kept per server and worker thread
   std::uint32_t tries = 0;       // attempts for an idempotent request; 0: every server once
   double retry_budget = 0.2;     // retries allowed as a share of recent requests

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 namespace tenx::core {
 namespace asio = boost::asio;
@@ -84,6 +85,7 @@ Poller::Handle* Poller::add(int fd) {
   h->writable_ = true;
   h->hup_ = false;
   h->dead_ = false;
+  h->hangup_fn_ = nullptr;
   h->next_free_ = nullptr;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -125,6 +127,7 @@ void Poller::remove(Handle* h) {
 }
 
 void Poller::release(Handle* h) {
+  h->hangup_fn_ = nullptr;
   h->reader_.reset();
   h->writer_.reset();
   h->fd_ = -1;
@@ -170,7 +173,12 @@ void Poller::on_ready(const boost::system::error_code& ec) {
       if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         h->readable_ = true;
         if (e & (EPOLLRDHUP | EPOLLHUP)) h->hup_ = true;
-        if (h->reader_) h->reader_(error_code{});  // resumes the waiting coroutine inline
+        if (h->reader_) {
+          h->reader_(error_code{});  // resumes the waiting coroutine inline
+        } else if (h->hup_ && h->hangup_fn_) {
+          const auto fn = std::exchange(h->hangup_fn_, nullptr);
+          fn(h->hangup_ctx_);
+        }
       }
       if (h->dead_) continue;  // the reader finished with it
       if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {

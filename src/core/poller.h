@@ -130,6 +130,9 @@ class Poller {
     // The owner saw a short read / EAGAIN: wait for the next edge before reading again.
     void clear_readable() { readable_ = false; }
     void clear_writable() { writable_ = false; }
+    // The owner has reason to read before the next edge is delivered (a send just failed:
+    // the peer's answer and its reset may be waiting in this very batch).
+    void assume_readable() { readable_ = true; }
     // The peer hung up (EPOLLRDHUP / EPOLLHUP seen); reads will return what is left, then 0.
     bool hung_up() const { return hup_; }
 
@@ -143,6 +146,15 @@ class Poller {
     }
     // Completes pending waits with operation_aborted (deadline passed, drain).
     void cancel();
+    // Calls fn(ctx) once, from the Poller, when the peer hangs up (EPOLLRDHUP / EPOLLHUP)
+    // while no reader waits: how an owner that is not reading notices a client going away.
+    // Replaces an earlier watch; clear_hangup_watch() drops it. A plain function pointer, so a
+    // watch per request costs two stores.
+    void watch_hangup(void (*fn)(void*), void* ctx) {
+      hangup_fn_ = fn;
+      hangup_ctx_ = ctx;
+    }
+    void clear_hangup_watch() { hangup_fn_ = nullptr; }
 
    private:
     friend class Poller;
@@ -168,6 +180,8 @@ class Poller {
     bool dead_ = false;
     WaitHandler reader_;
     WaitHandler writer_;
+    void (*hangup_fn_)(void*) = nullptr;
+    void* hangup_ctx_ = nullptr;
     Handle* next_free_ = nullptr;
   };
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tenx::core {
@@ -55,6 +56,36 @@ TEST(Poller, WaiterRunsInsideTheBatchThatFoundItsSocketReady) {
   loop.run_for(std::chrono::milliseconds(200));
   EXPECT_EQ(log, std::vector<std::string>{"read a in batch"});
   EXPECT_FALSE(poller.in_batch());
+  poller.remove(h);
+}
+
+TEST(Poller, HangupWatchRunsOnceWhenThePeerClosesAndNobodyReads) {
+  asio::io_context loop;
+  Poller poller(loop);
+  Pair a;
+  Poller::Handle* h = poller.add(a.fd[0]);
+  int calls = 0;
+  h->watch_hangup([](void* n) { ++*static_cast<int*>(n); }, &calls);
+  loop.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(calls, 0) << "called before the peer hung up";
+  ::close(std::exchange(a.fd[1], -1));
+  loop.run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(h->hung_up());
+  poller.remove(h);
+}
+
+TEST(Poller, ClearedHangupWatchIsNotCalled) {
+  asio::io_context loop;
+  Poller poller(loop);
+  Pair a;
+  Poller::Handle* h = poller.add(a.fd[0]);
+  int calls = 0;
+  h->watch_hangup([](void* n) { ++*static_cast<int*>(n); }, &calls);
+  h->clear_hangup_watch();
+  ::close(std::exchange(a.fd[1], -1));
+  loop.run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(calls, 0);
   poller.remove(h);
 }
 

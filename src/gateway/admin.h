@@ -14,7 +14,7 @@
 // them). A reload rebuilds the pools from the config file, which is the source of truth:
 // servers added through the API and not written to the file are gone after it; servers that
 // stay unchanged keep their state (health, passive failures, latency).
-#include "gateway/proxy.h"
+#include "gateway/proxy/proxy.h"
 #include "http/server.h"
 
 #include <functional>

@@ -9,7 +9,7 @@
 #include <map>
 
 #include "gateway/filter.h"
-#include "gateway/proxy.h"
+#include "gateway/proxy/proxy.h"
 #include "gateway/static_files.h"
 
 namespace tenx::gateway {

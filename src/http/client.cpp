@@ -114,6 +114,7 @@ bool ClientConnection::begin_exchange() {
   }
   ++uses_;
   got_bytes_ = false;
+  sent_any_ = false;
   head_read_ = false;
   total_deadline_ = clock_type::time_point::max();
   in_.clear();
@@ -148,12 +149,20 @@ int make_iov(std::span<const std::string_view> parts, iovec (&iov)[8]) {
   }
   return cnt;
 }
+
+std::size_t iov_bytes(const iovec* iov, int cnt) {
+  std::size_t n = 0;
+  for (int i = 0; i < cnt; ++i) n += iov[i].iov_len;
+  return n;
+}
 }  // namespace
 
 awaitable<error_code> ClientConnection::write_iov(iovec* iov, int cnt) {
   for (;;) {
     boost::system::error_code ec;
+    const auto before = iov_bytes(iov, cnt);
     const auto st = detail::writev_ready(fd_, *handle_, iov, cnt, ec);
+    if (st == detail::IoStatus::ok || iov_bytes(iov, cnt) < before) sent_any_ = true;
     if (st == detail::IoStatus::ok) co_return error_code{};
     if (st != detail::IoStatus::again) {
       failed_ = true;
@@ -174,7 +183,9 @@ bool ClientConnection::try_write(std::span<const std::string_view> parts, error_
   iovec iov[8];
   int cnt = make_iov(parts, iov);
   iovec* cur = iov;
+  const auto before = iov_bytes(cur, cnt);
   const auto st = detail::writev_ready(fd_, *handle_, cur, cnt, ec);
+  if (st == detail::IoStatus::ok || iov_bytes(cur, cnt) < before) sent_any_ = true;
   if (st == detail::IoStatus::error) failed_ = true;
   if (st != detail::IoStatus::again) return true;
   pending_.clear();
@@ -222,9 +233,23 @@ error_code ClientConnection::wait_outcome(error_code ec) {
 }
 
 awaitable<error_code> ClientConnection::wait_writable() {
-  arm_wait();
+  watchdog_->set(std::min(clock_type::now() + options_.send_timeout, total_deadline_));
   auto [ec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
   co_return wait_outcome(ec);
+}
+
+bool ClientConnection::response_waiting(bool after_send_error) {
+  if (!in_.empty()) return true;
+  if (!handle_) return false;
+  if (after_send_error) handle_->assume_readable();
+  if (!handle_->readable() && !handle_->hung_up()) return false;
+  error_code ec;
+  return try_fill(ec);  // bytes, a close or an error: read_head() tells which
+}
+
+void ClientConnection::abort() {
+  failed_ = true;
+  if (handle_) handle_->cancel();
 }
 
 bool ClientConnection::try_fill(error_code& ec) {

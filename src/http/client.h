@@ -19,8 +19,10 @@
 // on a reused connection before any response byte arrived is retried once on a new
 // connection if its method is idempotent (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
 //
-// Timeouts: connect, read (longest wait for the next bytes of the response) and total (the
-// whole buffered request). Errors: Errc::timeout, Errc::closed (peer closed early),
+// Timeouts: connect, send (longest wait for the server to take more request bytes), read
+// (longest wait for the next bytes of the response) and total (the whole buffered request; on
+// the streamed path the caller sets a deadline per phase: the proxy bounds the wait for the
+// response head, then only the waits between bytes, as nginx's proxy_read_timeout). Errors: Errc::timeout, Errc::closed (peer closed early),
 // Errc::bad_input (malformed response), Errc::limit_exceeded, or the socket's error code.
 #include "core/poller.h"
 #include "core/result.h"
@@ -53,6 +55,7 @@ class Watchdog;
 
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds send_timeout{30'000};
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds total_timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};  // pooled connections older than this close
@@ -100,11 +103,23 @@ class ClientConnection {
   // Next body piece; empty at the end. Valid until the next call.
   boost::asio::awaitable<Result<std::string_view>> read_body_some();
 
-  // Overall deadline for the exchange under way (reads never wait past it).
+  // Deadline for the exchange under way (no wait goes past it); time_point::max() for none.
   void set_total_deadline(std::chrono::steady_clock::time_point t) { total_deadline_ = t; }
+  // While the request is still being sent: has the server started to answer (or closed)?
+  // Reads what is there without waiting, so a following read_head() sees it. An upstream
+  // that answers before the whole body arrived (401, 413) is answered from this.
+  // after_send_error: a send just failed; read even before the Poller reports the socket.
+  bool response_waiting(bool after_send_error = false);
+  // The exchange ended early (a request not sent whole, an abandoned response): never pool.
+  void no_reuse() { failed_ = true; }
+  // Ends the wait in progress (it completes with operation_aborted) and keeps the connection
+  // out of the pool: the request's client has gone. Callable from a Poller callback.
+  void abort();
   bool reusable() const;
   bool reused() const { return uses_ > 1; }
   bool got_response_bytes() const { return got_bytes_; }
+  // Some byte of this exchange's request reached the kernel (so the server may have read it).
+  bool sent_any() const { return sent_any_; }
   // Prepares a pooled connection for its next exchange; false if it went stale.
   bool begin_exchange();
   const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
@@ -136,6 +151,7 @@ class ClientConnection {
   bool connected_ = false;
   bool failed_ = false;
   bool got_bytes_ = false;
+  bool sent_any_ = false;
   bool head_read_ = false;
   std::string pending_;  // unwritten tail after try_write
 };

@@ -39,6 +39,10 @@ namespace {
 constexpr std::size_t kReadChunk = 4096;
 constexpr std::size_t kMaxBatch = 64 * 1024;          // pipelined responses held before a write
 constexpr std::uint64_t kDiscardLimit = 1024 * 1024;  // unread body we read and drop
+// Lingering close (nginx's lingering_time / lingering_timeout, shorter): how long a closing
+// connection with unread request bytes keeps reading and dropping them, in all and per wait.
+constexpr auto kLingerTime = std::chrono::seconds(5);
+constexpr auto kLingerWait = std::chrono::seconds(1);
 
 // "Date: Sat, 28 Nov 2026 03:16:48 GMT\r\n", rebuilt once per second per thread.
 std::string_view date_line() {
@@ -139,8 +143,19 @@ class Connection : public ConnectionHook {
                                        std::string_view first_body);
   awaitable<error_code> write_body(Exchange& ex, std::string_view data);
   awaitable<error_code> end_response(Exchange& ex);
+  void watch_hangup(Exchange& ex);
+  void clear_hangup_watch() {
+    if (handle_) handle_->clear_hangup_watch();
+  }
 
  private:
+  // The Poller saw the client hang up while a handler works (ctx: the Exchange).
+  static void on_hangup(void* ctx);
+  // After a hang-up: true if bytes are still there to read (a pipelined request, the rest of
+  // a body), so the client is not gone yet.
+  bool peer_sent_more();
+  // Stops sending and reads and drops what the client still sends (bounded): see server.h.
+  awaitable<void> linger();
   bool decide_keep_alive(Exchange& ex);
   void write_head(Exchange& ex, unsigned status, std::string_view content_type,
                   std::span<const Header> headers, std::optional<std::uint64_t> content_length,
@@ -150,6 +165,8 @@ class Connection : public ConnectionHook {
   awaitable<error_code> write_iov(iovec* iov, int cnt);
   // Reads what the socket has, waiting for readability within `deadline` (timeout after it).
   awaitable<error_code> read_more(std::chrono::steady_clock::time_point deadline);
+  // Answers with an error and `Connection: close`; lingers when the client may still be
+  // sending (everything but a timeout).
   awaitable<void> reject(unsigned status, std::string_view reason, std::string_view message);
   awaitable<bool> discard_body(Exchange& ex);
   void finish_exchange(Exchange& ex);
@@ -356,7 +373,48 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
   out_ += std::to_string(body.size());
   out_ += "\r\n\r\n"sv;
   out_ += body;
-  co_await flush();
+  if (co_await flush()) co_return;
+  if (status != 408) co_await linger();
+}
+
+awaitable<void> Connection::linger() {
+  if (fd_ < 0) co_return;
+  ::shutdown(fd_, SHUT_WR);
+  idle_ = true;  // a drain may cut it short
+  const auto end = clock_type::now() + kLingerTime;
+  for (;;) {
+    const auto now = clock_type::now();
+    if (now >= end || thread_.draining) break;
+    in_.clear();
+    if (!in_.reserve(kReadChunk, std::max<std::size_t>(in_.capacity(), kReadChunk))) break;
+    if (co_await read_more(std::min(end, now + kLingerWait))) break;
+  }
+  in_.clear();
+  watchdog_->clear();
+  watchdog_->reset_fired();
+}
+
+void Connection::watch_hangup(Exchange& ex) {
+  if (!handle_) return;
+  if (handle_->hung_up() && !peer_sent_more()) {
+    ex.client_gone_ = true;
+    return;
+  }
+  handle_->watch_hangup(&Connection::on_hangup, &ex);
+}
+
+void Connection::on_hangup(void* ctx) {
+  auto& ex = *static_cast<Exchange*>(ctx);
+  if (ex.conn_.peer_sent_more()) return;
+  ex.client_gone_ = true;
+  if (auto fn = std::exchange(ex.gone_fn_, nullptr)) fn(ex.gone_ctx_);
+}
+
+bool Connection::peer_sent_more() {
+  if (!in_.empty()) return true;
+  char probe;
+  const ssize_t r = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r > 0;  // 0: closed; an error (a reset): gone; EAGAIN after a hang-up: nothing left
 }
 
 bool Connection::decide_keep_alive(Exchange& ex) {
@@ -479,6 +537,8 @@ awaitable<Result<std::string_view>> Connection::read_body_some(Exchange& ex) {
     watchdog_->clear();
     if (wec) {
       broken_ = true;
+      ex.body_io_error_ = wec;
+      if (wec != core::Errc::timeout) ex.client_gone_ = true;  // closed or reset mid-body
       co_return wec;
     }
   }
@@ -617,7 +677,7 @@ void Connection::finish_exchange(Exchange& ex) {
   const auto ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
   const auto method = method_label(req);
-  const auto status = status_label(ex.status_);
+  const auto status = status_label(ex.abandoned_ ? 499 : ex.status_);
   if (memo_.method != method.data() || memo_.status != status.data() || memo_.route != ex.route_) {
     memo_.method = method.data();
     memo_.status = status.data();
@@ -652,7 +712,7 @@ void Connection::finish_exchange(Exchange& ex) {
     line += ",\"route\":"sv;
     append_json_string(line, ex.route_);
     line += ",\"status\":"sv;
-    line += status_label(ex.status_);
+    line += status;
     line += ",\"bytes\":"sv;
     line += std::to_string(ex.bytes_sent_);
     line += ",\"duration_us\":"sv;
@@ -757,14 +817,19 @@ awaitable<void> Connection::run() {
     if (!out_.empty()) schedule_flush();
     try {
       co_await (*handler)(ex);
+      clear_hangup_watch();
     } catch (const std::exception& e) {
+      clear_hangup_watch();
       TENX_LOG_ERROR("handler failed route={} error=\"{}\"", ex.route_, e.what());
       if (ex.status_ == 0)
         respond(ex, 500, "application/json", error_body("internal", "the handler failed"), {});
       else
         broken_ = true;
     }
-    if (ex.status_ == 0) {
+    if (ex.status_ == 0 && ex.client_gone_) {
+      ex.abandoned_ = true;  // nobody to answer: close (logged as 499)
+      broken_ = true;
+    } else if (ex.status_ == 0) {
       if (ex.body_error_ == ParseError::body_too_large) {
         respond(ex, 413, "application/json",
                 error_body("body_too_large", "request body exceeds " +
@@ -773,6 +838,9 @@ awaitable<void> Connection::run() {
       } else if (ex.body_error_ != ParseError::none) {
         respond(ex, 400, "application/json", error_body("bad_request", "malformed request body"),
                 {});
+      } else if (ex.body_io_error_ == core::Errc::timeout) {
+        respond(ex, 408, "application/json",
+                error_body("request_timeout", "request body not received in time"), {});
       } else {
         TENX_BUG(false, "handler returned without responding");
         respond(ex, 500, "application/json", error_body("internal", "the handler did not respond"),
@@ -819,7 +887,8 @@ awaitable<void> Connection::run() {
     }
     finish_exchange(ex);
     if (!keep) {
-      co_await flush();
+      const bool unread = !parser_.done() || !in_.empty();
+      if (!co_await flush() && unread && !ex.client_gone_ && !ex.abandoned_) co_await linger();
       co_return shutdown();
     }
     if (in_.empty() || out_.size() >= kMaxBatch) {
@@ -951,6 +1020,17 @@ awaitable<error_code> Exchange::read_body(std::string& out) {
 }
 
 bool Exchange::body_done() const { return conn_.body_done(); }
+
+void Exchange::watch_client(void (*on_gone)(void*), void* ctx) {
+  gone_fn_ = on_gone;
+  gone_ctx_ = ctx;
+  conn_.watch_hangup(*this);
+}
+
+void Exchange::unwatch_client() {
+  gone_fn_ = nullptr;
+  conn_.clear_hangup_watch();
+}
 
 void Exchange::respond(unsigned status, std::string_view content_type, std::string_view body,
                        std::span<const Header> headers) {

@@ -14,9 +14,13 @@
 // bounded body.
 //
 // Limits (ServerLimits) answer with the status a client expects and close the connection:
-// 431 header too large, 413 body too large, 408 header not received in time, 400 malformed
-// or smuggling-prone framing, 501 unknown transfer coding, 503 too many connections. Idle
-// keep-alive connections are closed after idle_timeout.
+// 431 header too large, 413 body too large, 408 header or body not received in time, 400
+// malformed or smuggling-prone framing, 501 unknown transfer coding, 503 too many
+// connections. Idle keep-alive connections are closed after idle_timeout. A client that goes
+// away mid-body gets no answer (logged as 499). A connection closed with request bytes still
+// unread lingers (nginx's lingering_close): the server stops sending, then reads and drops
+// what still arrives for up to 5 s (1 s of silence ends it), so the close does not reset the
+// connection and destroy the answer before the client has read it.
 //
 // Drain (runtime drain hook): listeners close, idle connections close, busy ones finish their
 // request and answer it with `Connection: close`.
@@ -131,6 +135,19 @@ class Exchange {
   // with Content-Length, or no body). False when end_response() must be awaited.
   bool try_end_response();
 
+  // ---- the client going away ----
+  // Calls on_gone(ctx) once, from the event loop, if the client closes its connection while
+  // the handler works on this request (nginx's broken-connection check: a half-close with
+  // nothing more to read counts, as there). One watch at a time; it ends with the exchange
+  // or with unwatch_client(). A client already gone shows in client_gone() at once.
+  void watch_client(void (*on_gone)(void*), void* ctx);
+  void unwatch_client();
+  // The client has gone: the watch saw it, or a body read found the connection closed.
+  bool client_gone() const { return client_gone_; }
+  // The handler gives up on a client that went away: no response, the connection closes.
+  // Counted and logged with status 499 (nginx's "client closed request").
+  void abandon() { abandoned_ = true; }
+
   bool responded() const { return status_ != 0; }
   unsigned status() const { return status_; }
   std::uint64_t bytes_sent() const { return bytes_sent_; }
@@ -176,8 +193,13 @@ class Exchange {
   bool streaming_ = false;
   bool stream_chunked_ = false;
   bool stream_ended_ = false;
+  bool client_gone_ = false;
+  bool abandoned_ = false;
   std::optional<std::uint64_t> stream_left_;
   ParseError body_error_ = ParseError::none;
+  error_code body_io_error_;  // the socket failed or timed out while the body was read
+  void (*gone_fn_)(void*) = nullptr;
+  void* gone_ctx_ = nullptr;
   std::vector<std::unique_ptr<ResponseObserver>> observers_;
   std::vector<std::pair<std::string, std::string>> added_request_headers_;
   std::vector<std::string> dropped_request_headers_;

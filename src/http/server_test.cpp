@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include "core/blocking_pool.h"
+#include "core/check.h"
 #include "http/client.h"
 #include "http/health.h"
 #include "http/json.h"
@@ -660,6 +661,78 @@ TEST(Server, AnswersPipelinedRequestBeforeRejectingMalformedOne) {
 }
 
 // ---- drain ----
+
+// ---- clients that go away, refused uploads ----
+
+TEST(Server, WatchSeesTheClientGoWhileTheHandlerWorks) {
+  Notification seen;
+  struct Watch {
+    Notification seen;
+  };
+  auto watch = std::make_shared<Watch>(Watch{seen});
+  const auto bugs = core::bug_count();
+  TestServer s([watch](Exchange& ex) -> awaitable<void> {
+    if (ex.request().target == "/quick") {
+      ex.respond(200, "text/plain", "quick");
+      co_return;
+    }
+    ex.watch_client([](void* w) { static_cast<Watch*>(w)->seen.notify(); }, watch.get());
+    for (int i = 0; i < 1000 && !ex.client_gone(); ++i) co_await test_support::sleep_for(10ms);
+    ex.unwatch_client();
+    ex.abandon();  // no response: nobody is there
+  });
+  {
+    BlockingSocket c(s.endpoint());
+    c.send(request_head(Verb::get, "/slow", s.endpoint()));
+  }  // closes
+  EXPECT_TRUE(seen.wait()) << "the handler never learnt that its client left";
+  auto r = fetch(s, Verb::get, "/quick");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->body, "quick");
+  EXPECT_EQ(core::bug_count(), bugs);
+}
+
+TEST(Server, ClientThatStopsMidBodyGets408) {
+  ServerLimits limits;
+  limits.body_timeout = 200ms;
+  // As the proxy: a body that fails is the server's to answer.
+  TestServer s(
+      [](Exchange& ex) -> awaitable<void> {
+        std::string body;
+        if (co_await ex.read_body(body)) co_return;
+        ex.respond(200, "text/plain", body);
+      },
+      limits);
+  BlockingSocket c(s.endpoint());
+  c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly ten b");
+  const auto got = c.read_until("\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
+}
+
+TEST(Server, RefusedUploadLingersSoTheClientCanFinishSending) {
+  ServerLimits limits;
+  limits.max_body_bytes = 64;
+  TestServer s(echo, limits);
+  BlockingSocket c(s.endpoint());
+  // One send: the body is on its way when the head is refused, as with any real upload.
+  c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 400000\r\n\r\n" +
+         std::string(100'000, 'x'));
+  const auto got = c.read_until("\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 413 ", 0), 0u) << got.substr(0, 80);
+  // A client that sends its whole body before it reads (most do) must not be reset midway:
+  // a reset can destroy the answer before it is read.
+  bool sends_ok = true;
+  for (int i = 0; i < 3 && sends_ok; ++i) {
+    std::this_thread::sleep_for(50ms);
+    try {
+      c.send(std::string(100'000, 'y'));
+    } catch (const std::exception&) {
+      sends_ok = false;
+    }
+  }
+  EXPECT_TRUE(sends_ok) << "the server reset the connection while the client was still sending";
+  EXPECT_TRUE(c.read_to_eof()) << "the connection was reset, not closed";
+}
 
 TEST(Server, DrainFinishesInFlightRequestWithConnectionClose) {
   Gate gate;

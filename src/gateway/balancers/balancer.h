@@ -37,6 +37,9 @@ struct PickRequest {
   std::string_view client_ip;                // ip_hash
   std::string_view sticky_id;                // sticky_cookie: the id from the cookie, or empty
   const std::vector<bool>* tried = nullptr;  // servers already tried by this request (retries)
+  // Every server is down: pick among those not draining, whatever their health says (the
+  // proxy's last resort, so a pool marked down by mistake still serves).
+  bool ignore_health = false;
 };
 
 class Balancer {
@@ -52,10 +55,12 @@ class Balancer {
 std::unique_ptr<Balancer> make_balancer(BalanceKind kind, std::uint64_t seed);
 
 namespace detail {
-// True if server i may take this request: available now and not yet tried.
+// True if server i may take this request: available now (or, ignoring health, not
+// draining) and not yet tried.
 inline bool eligible(std::span<UpstreamServer* const> servers, std::size_t i, const PickRequest& r,
                      UpstreamServer::clock::time_point now) {
-  return servers[i]->available(now) && !(r.tried && i < r.tried->size() && (*r.tried)[i]);
+  const bool usable = r.ignore_health ? !servers[i]->draining() : servers[i]->available(now);
+  return usable && !(r.tried && i < r.tried->size() && (*r.tried)[i]);
 }
 }  // namespace detail
 

@@ -142,6 +142,27 @@ TEST_P(BalancerConformance, NeverReturnsUnavailableDrainingOrPassivelyDownServer
   }
 }
 
+TEST_P(BalancerConformance, IgnoringHealthPicksDownServersButNeverDrainingOnes) {
+  // The proxy's last resort when every server is down.
+  Pool pool(4);
+  pool[0].set_healthy(false, kT0);
+  pool[1].set_draining(true);
+  mark_passively_down(pool[2], kT0);
+  pool[3].set_healthy(false, kT0);
+  auto b = make();
+  EXPECT_EQ(b->pick(pool.span(), varied(0, pool), kT0 + seconds(1)), -1);
+  std::set<int> seen;
+  for (int k = 0; k < 200; ++k) {
+    PickRequest r = varied(k, pool);
+    r.ignore_health = true;
+    const int i = b->pick(pool.span(), r, kT0 + seconds(1));
+    ASSERT_NE(i, -1) << "round " << k;
+    EXPECT_NE(i, 1) << "picked the draining server";
+    seen.insert(i);
+  }
+  EXPECT_FALSE(seen.empty());
+}
+
 TEST_P(BalancerConformance, SingleEligibleServerIsAlwaysChosen) {
   Pool pool(5);
   pool[0].set_healthy(false, kT0);

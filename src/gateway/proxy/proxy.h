@@ -1,29 +1,44 @@
 #pragma once
 // Reverse proxy to an upstream pool: nginx's `upstream` + `proxy_pass`, HAProxy's backend.
 //
-// Per request (all on the worker thread that owns the client connection):
-//   balancer picks a server -> a pooled keep-alive connection to it (per worker, per server)
-//   -> request head rewritten while copied (hop-by-hop fields and those named in Connection
-//   dropped, RFC 9110 §7.6.1; X-Forwarded-For / -Proto / -Host set, trusting the incoming ones
-//   only from configured proxies) -> body streamed piece by piece -> response head read,
-//   rewritten the same way -> head and first body piece written to the client together ->
-//   rest of the body streamed -> connection back to the pool if clean.
+// A request goes through named steps (proxy.cpp), all on the worker that owns the client
+// connection:
+//   1. client identity   who the client is, what to forward (client_identity.h)
+//   2. upstream head     the request head rewritten while copied (headers.h)
+//   3. pick              the balancer's choice among available servers; when every server
+//                        is down (passively or by active checks), one is tried anyway, as
+//                        nginx does rather than answer 503 for fail_timeout
+//   4. one attempt       a pooled keep-alive connection (per worker, per server), the head
+//                        sent at the end of the readiness batch, the body streamed; the
+//                        response head awaited within header_timeout, counted from the
+//                        moment the request is sent whole; an upstream that answers before it
+//                        has read the whole body gets that answer relayed and no more body
+//   5. retry policy      the next server for an idempotent request that met a connect
+//                        failure, a timeout, a reset or a `retry_on` status, within `tries`
+//                        and the pool's retry budget (retry_budget.h); a request a byte of
+//                        whose body was sent is never replayed, and a request of any other
+//                        method only when none of it reached the server (a pooled connection
+//                        found closed)
+//   6. relay             the response head rewritten, sent with the first body piece in one
+//                        write, the rest streamed; only read_timeout (time between bytes)
+//                        bounds it, as nginx's proxy_read_timeout
+//   7. error reply       502 / 504 JSON for the last failure; 503 + Retry-After when the
+//                        pool has no server that may take requests (empty, all draining)
 //
-// Failures: connect error / refused -> 502, connect or response-head timeout -> 504, a
-// malformed, oversized or truncated upstream head -> 502, all as JSON; no available server ->
-// 503 with Retry-After. Passive health counts connect errors, timeouts, bad responses and
-// 502/503/504 answers against the server (max_fails within fail_timeout marks it down).
-// An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose body has not been sent
-// and to which nothing has been answered yet is retried on the next server, up to `tries`,
-// while the pool's retry budget allows (a share of recent requests plus a floor per second),
-// so a sick pool is not hammered with retries.
+// Passive health counts only what says a server is sick: a connect failure, a reset or
+// timeout before the response head, a malformed or truncated response, and answers whose
+// status is in `fails_on` (none by default). What the client causes — a reset or a timeout
+// mid-body, a client gone while its request waits (the upstream exchange is cancelled at
+// once: gateway_client_aborts_total), a slow reader — never counts.
 //
 // A Proxy is immutable after construction and shared by all workers; the per-worker parts
 // (connection pools, balancer cursors) live in slots indexed by the runtime thread index.
 // Server state (availability, load, latency) is shared through UpstreamServer's atomics.
-// Active health checks run on runtime loop 0 (start_health_checks) until stop().
+// Active health checks run on runtime loop 0 (upstream/health_checker.h) until stop().
 #include "config/config.h"
 #include "gateway/balancers/balancer.h"
+#include "gateway/proxy/client_identity.h"
+#include "gateway/proxy/retry_budget.h"
 #include "gateway/upstream/server.h"
 #include "http/server.h"
 #include "metrics/registry.h"
@@ -40,23 +55,13 @@
 namespace tenx::core {
 class Runtime;
 }
+namespace tenx::http {
+class ClientConnection;
+}
 
 namespace tenx::gateway {
 
-// Parsed "trusted_proxies" CIDRs.
-class TrustedProxies {
- public:
-  explicit TrustedProxies(const std::vector<std::string>& cidrs);  // throws on a bad entry
-  bool contains(const boost::asio::ip::address& a) const;
-  bool empty() const { return nets_.empty(); }
-
- private:
-  struct Net {
-    boost::asio::ip::address addr;
-    unsigned bits;
-  };
-  std::vector<Net> nets_;
-};
+class HealthMonitor;
 
 class Proxy {
  public:
@@ -111,34 +116,39 @@ class Proxy {
 
  private:
   struct ThreadState;
-  struct HealthState;
+  struct Workers;
+  struct Attempts;
   ThreadState& thread_state();
-  bool retry_allowed(std::int64_t second);
-  void count_request(std::int64_t second);
+  Member make_member(const std::string& address, std::uint32_t weight) const;
+  void publish(std::shared_ptr<const Membership> next);
+
+  // ---- steps of handle() ----
+  int pick_server(ThreadState& ts, const Membership& members, const PickRequest& pick,
+                  const Attempts& at) const;
+  // A failure of an attempt: counted by kind; against the server's health when it says the
+  // server is sick; remembered as what to answer if no retry follows.
+  void note_failure(UpstreamServer& server, Attempts& at, const char* kind, bool server_sick,
+                    unsigned status, std::string message) const;
+  bool retry(Attempts& at) const;
+  void count_client_abort() const;
+  void reply_failure(http::Exchange& ex, const Attempts& at) const;
+  // Streams the client's body after the head (requests with a body only).
+  struct Sent;
+  boost::asio::awaitable<Sent> send_with_body(http::Exchange& ex, http::ClientConnection& conn,
+                                              std::string_view head) const;
 
   config::UpstreamConfig config_;
   std::shared_ptr<const TrustedProxies> trusted_;
   BalanceKind balance_;
-  Member make_member(const std::string& address, std::uint32_t weight) const;
-  void publish(std::shared_ptr<const Membership> next);
 
   mutable std::mutex members_mu_;  // guards members_ (admin and thread-state creation only)
   std::shared_ptr<const Membership> members_;
   // Per-worker state by runtime thread index, shared with the drain hook (which reaches each
   // slot on its own worker's loop).
-  struct Workers;
   std::shared_ptr<Workers> workers_;
-  std::shared_ptr<HealthState> health_;
+  std::shared_ptr<HealthMonitor> health_;
   core::Runtime* runtime_ = nullptr;  // set by close_pools_on_drain
-  // Retry budget over the current and the previous second. Each worker counts in its own
-  // slot (no shared cache line on the request path); deciding a retry — rare — sums them.
-  struct alignas(64) BudgetSlot {
-    std::atomic<std::int64_t> second{0};
-    std::atomic<std::uint64_t> requests[2] = {};
-    std::atomic<std::uint64_t> retries[2] = {};
-  };
-  std::unique_ptr<BudgetSlot[]> budget_;
-  std::size_t budget_slots_ = 1;
+  mutable RetryBudget budget_;
 };
 
 }  // namespace tenx::gateway

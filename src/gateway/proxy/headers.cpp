@@ -1,0 +1,116 @@
+#include "gateway/proxy/headers.h"
+
+#include <charconv>
+
+namespace tenx::gateway {
+using namespace std::string_view_literals;
+
+namespace {
+
+// RFC 9110 §7.6.1 hop-by-hop fields, and the framing fields the proxy writes itself.
+bool hop_by_hop_or_framing(http::Field f) {
+  using F = http::Field;
+  switch (f) {
+    case F::connection:
+    case F::keep_alive:
+    case F::proxy_connection:
+    case F::te:
+    case F::trailer:
+    case F::transfer_encoding:
+    case F::upgrade:
+    case F::content_length:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool dropped_request_field(const http::HeaderView& h) {
+  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect) return true;
+  // Beast has no enum value for the X-Forwarded-* fields.
+  return h.id == http::Field::unknown &&
+         (http::iequals(h.name, "x-forwarded-for") || http::iequals(h.name, "x-forwarded-proto") ||
+          http::iequals(h.name, "x-forwarded-host"));
+}
+
+bool dropped_response_field(const http::HeaderView& h) {
+  return hop_by_hop_or_framing(h.id) || h.id == http::Field::server || h.id == http::Field::date;
+}
+
+// Tokens of every Connection field (names of more hop-by-hop fields).
+void connection_tokens(const http::HeaderList& headers, std::vector<std::string_view>& out) {
+  out.clear();
+  for (const auto& h : headers) {
+    if (h.id != http::Field::connection) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      auto tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (!tok.empty()) out.push_back(tok);
+      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    }
+  }
+}
+
+bool listed(const std::vector<std::string_view>& tokens, std::string_view name) {
+  for (auto t : tokens)
+    if (http::iequals(t, name)) return true;
+  return false;
+}
+
+[[gnu::always_inline]] inline void append_field(std::string& head, std::string_view name, std::string_view value) {
+  head.append(name);
+  head += ": "sv;
+  head.append(value);
+  head += "\r\n"sv;
+}
+
+}  // namespace
+
+void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
+                         std::vector<std::string_view>& tokens, std::string& head) {
+  const auto& req = ex.request();
+  connection_tokens(req.headers, tokens);
+  head.clear();
+  head.append(req.method_string);
+  head += ' ';
+  head.append(req.path());
+  const auto q = req.query();
+  if (!q.empty() || req.target.find('?') != std::string_view::npos) {
+    head += '?';
+    head.append(q);
+  }
+  head += " HTTP/1.1\r\n"sv;
+  bool has_host = false;
+  for (const auto& h : req.headers) {
+    if (dropped_request_field(h) || listed(tokens, h.name) || ex.request_header_dropped(h.name))
+      continue;
+    has_host = has_host || h.id == http::Field::host;
+    append_field(head, h.name, h.value);
+  }
+  for (const auto& [name, value] : ex.added_request_headers()) append_field(head, name, value);
+  if (!has_host && !client.authority.empty()) append_field(head, "Host"sv, client.authority);
+  append_field(head, "X-Forwarded-For"sv, client.forwarded_for);
+  append_field(head, "X-Forwarded-Proto"sv, client.proto);
+  if (!client.host.empty()) append_field(head, "X-Forwarded-Host"sv, client.host);
+  if (req.chunked) {
+    head += "Transfer-Encoding: chunked\r\n"sv;
+  } else if (req.content_length) {
+    char num[24];
+    auto r = std::to_chars(num, num + sizeof num, *req.content_length);
+    append_field(head, "Content-Length"sv, std::string_view(num, static_cast<std::size_t>(r.ptr - num)));
+  }
+  head += "\r\n"sv;
+}
+
+void client_response_fields(const http::HeaderList& upstream, std::vector<std::string_view>& tokens,
+                            std::vector<http::Header>& out) {
+  connection_tokens(upstream, tokens);
+  out.clear();
+  for (const auto& f : upstream)
+    if (!dropped_response_field(f) && !listed(tokens, f.name)) out.push_back({f.name, f.value});
+}
+
+}  // namespace tenx::gateway

@@ -1,0 +1,36 @@
+#pragma once
+// The header rules of a proxy hop (RFC 9110 §7.6.1): what is copied between the client and
+// the upstream in each direction, and what the hop writes itself.
+//
+//   upstream request head  = method, path?query, HTTP/1.1; the client's fields minus the
+//                            hop-by-hop ones (Connection, Keep-Alive, TE, Trailer, Upgrade,
+//                            Transfer-Encoding, Proxy-Connection and every field Connection
+//                            names), Content-Length, Expect (the gateway answers 100
+//                            Continue itself when it reads the body), the incoming
+//                            X-Forwarded-* (rewritten from ClientIdentity) and the fields a
+//                            filter dropped; then the filters' fields, Host when the client
+//                            sent none, X-Forwarded-For / -Proto / -Host, and the framing the
+//                            gateway re-encodes the body with.
+//   client response fields = the upstream's fields minus the hop-by-hop ones, framing,
+//                            Server and Date (the gateway's server writes its own).
+//
+// Pure functions over the request's views; the output goes into caller-owned, reused buffers.
+#include "gateway/proxy/client_identity.h"
+#include "http/message.h"
+#include "http/server.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tenx::gateway {
+
+// Writes the upstream request head into `head`; `tokens` is scratch.
+void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
+                         std::vector<std::string_view>& tokens, std::string& head);
+
+// The upstream response's fields that go on to the client, into `out`; `tokens` is scratch.
+void client_response_fields(const http::HeaderList& upstream, std::vector<std::string_view>& tokens,
+                            std::vector<http::Header>& out);
+
+}  // namespace tenx::gateway

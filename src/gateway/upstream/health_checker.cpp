@@ -1,0 +1,164 @@
+#include "gateway/upstream/health_checker.h"
+
+#include "core/log.h"
+#include "http/client.h"
+#include "metrics/registry.h"
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+namespace tenx::gateway {
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace {
+
+// GET `path` with the probe timeout for connect, read and the whole request; 2xx passes.
+class HttpHealthChecker final : public HealthChecker {
+ public:
+  HttpHealthChecker(const config::HealthCheckConfig& c, asio::any_io_executor ex)
+      : path_(c.path), client_(ex, options(c)) {}
+
+  awaitable<bool> probe(UpstreamServer& server, std::string& why) override {
+    http::ClientRequest req;
+    req.target = path_;
+    const http::Header hdr[] = {{"User-Agent", "tenx-health-check"}};
+    req.headers = hdr;
+    auto r = co_await client_.request(server.endpoint(), req);
+    if (!r) {
+      why = r.error().message();
+      co_return false;
+    }
+    if (r->status < 200 || r->status >= 300) {
+      why = fmt::format("status {}", r->status);
+      co_return false;
+    }
+    co_return true;
+  }
+
+ private:
+  static http::ClientOptions options(const config::HealthCheckConfig& c) {
+    http::ClientOptions o;
+    o.connect_timeout = c.timeout;
+    o.send_timeout = c.timeout;
+    o.read_timeout = c.timeout;
+    o.total_timeout = c.timeout;
+    o.max_idle_per_upstream = 1;
+    return o;
+  }
+  std::string path_;
+  http::Client client_;
+};
+
+metrics::Family& checks_family() {
+  static auto& f = metrics::Registry::global().counter(
+      "gateway_health_checks_total", "Active health checks, by result.",
+      {"pool", "server", "result"});
+  return f;
+}
+
+}  // namespace
+
+std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
+                                                   const config::HealthCheckConfig& config,
+                                                   asio::any_io_executor ex) {
+  if (kind == "http") return std::make_unique<HttpHealthChecker>(config, std::move(ex));
+  return nullptr;
+}
+
+HealthMonitor::HealthMonitor(std::string pool, config::HealthCheckConfig config)
+    : pool_(std::move(pool)), config_(std::move(config)) {}
+
+void HealthMonitor::set_servers(Servers servers) {
+  std::lock_guard lock(mu_);
+  servers_ = std::move(servers);
+}
+
+HealthMonitor::Servers HealthMonitor::servers() {
+  std::lock_guard lock(mu_);
+  return servers_;
+}
+
+void HealthMonitor::start(asio::io_context& loop) {
+  if (loop_) return;
+  loop_ = &loop;
+  asio::co_spawn(loop, [self = shared_from_this()] { return self->run(); }, asio::detached);
+}
+
+void HealthMonitor::stop() {
+  if (stopped_.exchange(true) || !loop_) return;
+  asio::post(*loop_, [self = shared_from_this()] {
+    if (self->timer_) self->timer_->cancel();
+  });
+}
+
+awaitable<void> HealthMonitor::run() {
+  auto self = shared_from_this();  // alive until the last round ends
+  const auto ex = co_await asio::this_coro::executor;
+  std::shared_ptr<HealthChecker> checker = make_health_checker("http", config_, ex);
+  timer_ = std::make_unique<asio::steady_timer>(ex);
+  std::map<std::shared_ptr<UpstreamServer>, std::shared_ptr<Streak>> streaks;
+  while (!stopped_.load()) {
+    const auto list = servers();
+    for (auto it = streaks.begin(); it != streaks.end();) {  // forget servers that left
+      const bool present = std::find(list.begin(), list.end(), it->first) != list.end();
+      it = present ? std::next(it) : streaks.erase(it);
+    }
+    // Every server at once; the round ends when the last probe has (each is bounded by the
+    // probe timeout).
+    auto round_done = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+    auto left = std::make_shared<std::size_t>(list.size());
+    for (const auto& s : list) {
+      auto& streak = streaks[s];
+      if (!streak) streak = std::make_shared<Streak>();
+      asio::co_spawn(
+          ex,
+          [self, checker, s, streak, round_done, left]() -> awaitable<void> {
+            co_await self->check(*checker, s, streak);
+            if (--*left == 0) round_done->cancel();
+          },
+          asio::detached);
+    }
+    if (!list.empty()) co_await round_done->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopped_.load()) break;
+    timer_->expires_after(config_.interval);
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  timer_.reset();
+}
+
+awaitable<void> HealthMonitor::check(HealthChecker& checker, std::shared_ptr<UpstreamServer> s,
+                                     std::shared_ptr<Streak> streak) {
+  std::string why;
+  const bool ok = co_await checker.probe(*s, why);
+  const auto& address = s->params().address;
+  checks_family().series({pool_, address, ok ? "pass" : "fail"}).inc();
+  s->set_last_check_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  const auto now = UpstreamServer::clock::now();
+  if (ok) {
+    streak->fail = 0;
+    if (++streak->ok >= config_.healthy_threshold && !s->healthy()) {
+      s->set_healthy(true, now);
+      TENX_LOG_INFO("upstream healthy pool={} server={}", pool_, address);
+    }
+  } else {
+    streak->ok = 0;
+    if (++streak->fail >= config_.unhealthy_threshold && s->healthy()) {
+      s->set_healthy(false, now);
+      TENX_LOG_WARN("upstream unhealthy pool={} server={} reason=\"{}\"", pool_, address, why);
+    }
+  }
+}
+
+}  // namespace tenx::gateway
