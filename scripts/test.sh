@@ -4,7 +4,7 @@
 #   1. release build + every test (unit and end-to-end),
 #   2. Debug + ASan/UBSan build + every test,
 #   3. the libFuzzer targets (clang 14): the HTTP request parser for about a minute, then the
-#      response parser and the cursor decoder for shorter runs.
+#      response parser, the cursor decoder and the path normaliser for shorter runs.
 # Ends with one summary line "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,8 @@ echo "=== fuzz: build and run the parsers of untrusted input"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 # target, seconds: the request parser gets the most time (every client reaches it).
-for spec in "request_parser:$FUZZ_SECONDS" "response_parser:$((FUZZ_SECONDS / 2))" "cursor:$((FUZZ_SECONDS / 4))"; do
+for spec in "request_parser:$FUZZ_SECONDS" "response_parser:$((FUZZ_SECONDS / 2))" "cursor:$((FUZZ_SECONDS / 4))" \
+            "path:$((FUZZ_SECONDS / 4))"; do
   name=${spec%%:*}; secs=${spec##*:}
   corpus=$(mktemp -d)
   cp fuzz/corpus/"$name"/* "$corpus"/

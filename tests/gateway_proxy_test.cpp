@@ -260,6 +260,123 @@ TEST_F(GatewayProxy, TrustedPeersForwardedForIsAppendedTo) {
     EXPECT_THAT(field_values(head, dropped), ElementsAre()) << dropped << " reached the upstream";
 }
 
+TEST_F(GatewayProxy, SeveralForwardingFieldsFromATrustedPeerAreOneListInOrder) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\n" +
+                             pool_toml("echo", {quoted(echo.address())}, "balance = \"ip_hash\"")));
+  const auto head = echoed_head(
+      port_, get_request("/x",
+                         "X-Forwarded-For: 198.51.100.1\r\n"
+                         "X-Forwarded-For: 203.0.113.9, 10.1.2.3\r\n"
+                         "Forwarded: for=192.0.2.60;proto=https\r\n"
+                         "Forwarded: for=\"[2001:db8::7]:4711\"\r\n"
+                         "X-Real-IP: 203.0.113.9\r\n"));
+  ASSERT_FALSE(head.empty());
+  EXPECT_THAT(field_values(head, "X-Forwarded-For"),
+              ElementsAre("198.51.100.1, 203.0.113.9, 10.1.2.3, 127.0.0.1"));
+  EXPECT_THAT(field_values(head, "Forwarded"),
+              ElementsAre("for=192.0.2.60;proto=https, for=\"[2001:db8::7]:4711\", for=127.0.0.1"));
+  EXPECT_THAT(field_values(head, "X-Real-IP"), ElementsAre("203.0.113.9"));
+}
+
+TEST_F(GatewayProxy, ForwardingFieldsFromAnUntrustedPeerAreAllRemoved) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const auto head = echoed_head(
+      port_, get_request("/x",
+                         "X-Forwarded-For: 198.51.100.1\r\n"
+                         "X-Forwarded-For: 203.0.113.9\r\n"
+                         "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n"
+                         "Forwarded: for=192.0.2.60\r\n"
+                         "X-Real-IP: 203.0.113.9\r\n"));
+  ASSERT_FALSE(head.empty());
+  EXPECT_THAT(field_values(head, "X-Forwarded-For"), ElementsAre("127.0.0.1"));
+  EXPECT_THAT(field_values(head, "X-Forwarded-Proto"), ElementsAre("http"));
+  EXPECT_THAT(field_values(head, "Forwarded"), ElementsAre());
+  EXPECT_THAT(field_values(head, "X-Real-IP"), ElementsAre());
+}
+
+TEST_F(GatewayProxy, ClientBehindTwoForwardedForFieldsIsTheRightmostUntrusted) {
+  // ip_hash keys on the client: the same client in one field or split over two must land on
+  // the same server.
+  start_upstreams({"a", "b", "c"});
+  start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\n" +
+                             pool_toml("pool",
+                                       {quoted(up(0).address()), quoted(up(1).address()),
+                                        quoted(up(2).address())},
+                                       "balance = \"ip_hash\"")));
+  for (int i = 1; i <= 6; ++i) {
+    const auto client = "198.51.100." + std::to_string(i);
+    const auto one =
+        who(port_, "/who", "X-Forwarded-For: 10.9.9.9, " + client + ", 10.0.0.1\r\n");
+    const auto two = who(port_, "/who",
+                         "X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: " + client +
+                             ", 10.0.0.1\r\n");
+    EXPECT_EQ(one, two) << client;
+  }
+}
+
+TEST_F(GatewayProxy, Http10RequestWithoutHostReachesTheUpstreamWithOne) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const auto head = echoed_head(port_, "GET /old HTTP/1.0\r\n\r\n");
+  ASSERT_FALSE(head.empty());
+  EXPECT_EQ(head.substr(0, head.find("\r\n")), "GET /old HTTP/1.1");
+  EXPECT_THAT(field_values(head, "Host"), ElementsAre("echo"));  // the pool's name
+}
+
+TEST_F(GatewayProxy, AbsoluteFormTargetSendsTheRoutedAuthorityAsHost) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const auto head =
+      echoed_head(port_, "GET http://routed.example.test/p?q=1 HTTP/1.1\r\n"
+                         "Host: other.example.test\r\n\r\n");
+  ASSERT_FALSE(head.empty());
+  EXPECT_EQ(head.substr(0, head.find("\r\n")), "GET /p?q=1 HTTP/1.1");
+  EXPECT_THAT(field_values(head, "Host"), ElementsAre("routed.example.test"));
+}
+
+// ---- paths are normalised before routing ----
+
+TEST_F(GatewayProxy, EverySpellingOfAPathMeetsItsRoute) {
+  start_gateway(gateway_toml(R"([[gateway.routes]]
+path = "/admin"
+[gateway.routes.return]
+body = "admin route"
+
+[[gateway.routes]]
+prefix = "/"
+[gateway.routes.return]
+body = "catch-all"
+)"));
+  for (const char* p : {"/admin", "/%61dmin", "//admin", "/./admin", "/a/../admin", "/%2e/admin",
+                        "/x/%2E%2E/admin"})
+    EXPECT_EQ(who(port_, p), "admin route") << p;
+  EXPECT_EQ(who(port_, "/admin/"), "catch-all");
+}
+
+TEST_F(GatewayProxy, EncodedSlashAndNulInAPathAre400) {
+  start_gateway(gateway_toml(R"([[gateway.routes]]
+prefix = "/"
+[gateway.routes.return]
+body = "catch-all"
+)"));
+  for (const char* p : {"/a%2Fb", "/a%2fb", "/a%00b", "/a%zz"}) {
+    const auto r = fetch(port_, get_request(p));
+    ASSERT_TRUE(r) << p;
+    EXPECT_EQ(r->status, 400) << p;
+    EXPECT_THAT(r->body, HasSubstr(R"("error":"bad_path")")) << p;
+  }
+}
+
+TEST_F(GatewayProxy, UpstreamSeesTheNormalisedPathAndTheQueryAsSent) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  const auto head = echoed_head(port_, get_request("/a/./b/../%63//d?x=%2F&y=1"));
+  ASSERT_FALSE(head.empty());
+  EXPECT_EQ(head.substr(0, head.find("\r\n")), "GET /a/c/d?x=%2F&y=1 HTTP/1.1");
+}
+
 TEST_F(GatewayProxy, ClientGetsNoHopByHopFieldsFromTheUpstream) {
   RawUpstream up(
       canned_script("HTTP/1.1 200 OK\r\n"

@@ -174,7 +174,8 @@ TEST_F(GatewayStatic, NoPathLeavesTheRoot) {
     SCOPED_TRACE(path);
     const auto r = get(path);
     ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 404);
+    // 404 (dot segments resolved before routing, a link out refused) or 400 (an encoded '/').
+    EXPECT_TRUE(r->status == 404 || r->status == 400) << r->status;
     EXPECT_THAT(r->body, Not(HasSubstr("outside the root")));
     EXPECT_THAT(r->body, Not(HasSubstr("root:")));
   }

@@ -483,6 +483,8 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
       g.filters.push_back(*v);
     }
   }
+  r.boolean("merge_slashes", g.merge_slashes);
+  r.boolean("allow_encoded_slashes", g.allow_encoded_slashes);
   if (const auto* routes = r.array("routes")) {
     std::size_t i = 0;
     for (auto&& el : *routes) {

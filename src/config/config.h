@@ -138,6 +138,10 @@ struct GatewaySection {
   std::vector<std::string> trusted_proxies;
   // The filter chain, in order, ahead of every route's action (gateway/filter.h).
   std::vector<std::string> filters;
+  // Paths are normalised before routing (http/path.h): slash runs merged (nginx's
+  // merge_slashes), and an encoded '/' refused with 400 unless allowed.
+  bool merge_slashes = true;
+  bool allow_encoded_slashes = false;
 };
 
 // The gateway's admin API (pools and servers, drain, reload). Off unless `listen` is set; a

@@ -10,6 +10,7 @@
 
 #include "gateway/filter.h"
 #include "gateway/proxy/proxy.h"
+#include "http/path.h"
 #include "gateway/static_files.h"
 
 namespace tenx::gateway {
@@ -63,6 +64,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
     State(std::shared_ptr<const config::Config> c, core::Runtime* runtime,
           const std::map<std::string, std::shared_ptr<Proxy>>* previous)
         : cfg(std::move(c)),
+          path_rules{cfg->gateway.merge_slashes, cfg->gateway.allow_encoded_slashes},
           table(cfg->gateway.routes),
           filters(cfg->gateway),
           metrics(http::metrics_handler()) {
@@ -98,6 +100,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
       health = checks.handler();
     }
     std::shared_ptr<const config::Config> cfg;
+    http::PathRules path_rules;
     RouteTable table;
     FilterChain filters;
     http::Handler health;
@@ -110,7 +113,16 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
   if (pools_out) *pools_out = state->proxies;
   return [state](http::Exchange& ex) -> boost::asio::awaitable<void> {
     const auto& req = ex.request();
-    const Route* r = state->table.match(req.authority(), req.path());
+    // RFC 3986 §6: every spelling of a path meets the route written for it.
+    std::string normal;
+    const auto path_status = http::normalize_path(req.path(), normal, state->path_rules);
+    if (path_status == http::PathStatus::normalized) {
+      ex.set_path(std::move(normal));
+    } else if (path_status != http::PathStatus::unchanged) {
+      ex.respond_error(400, "bad_path", http::path_error_message(path_status));
+      co_return;
+    }
+    const Route* r = state->table.match(req.authority(), ex.path());
     if (!r) {
       ex.respond_error(404, "not_found", "no route for this host and path");
       co_return;

@@ -170,7 +170,7 @@ boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
     ex.respond_error(405, "method_not_allowed", "static files answer GET and HEAD only", allow);
     co_return;
   }
-  std::string_view path = req.path();
+  std::string_view path = ex.path();
   if (path.substr(0, prefix_.size()) == prefix_) path.remove_prefix(prefix_.size());
   std::string rel;
   if (!http::percent_decode(path, rel) || rel.find('\0') != std::string::npos) {

@@ -999,6 +999,9 @@ void ServerShared::drain(std::size_t i) {
 const RequestHead& Exchange::request() const { return conn_.request(); }
 const tcp::endpoint& Exchange::peer() const { return conn_.peer(); }
 std::string_view Exchange::peer_address() const { return conn_.peer_address(); }
+std::string_view Exchange::path() const {
+  return path_.empty() ? conn_.request().path() : std::string_view(path_);
+}
 
 std::optional<std::string_view> Exchange::param(std::string_view name) const {
   for (const auto& [k, v] : params_)

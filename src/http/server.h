@@ -101,6 +101,10 @@ class Exchange {
   // stay valid for the server's lifetime (routers keep their patterns).
   void set_route(std::string_view label) { route_ = label; }
   std::string_view route() const { return route_; }
+  // The path the request is routed and forwarded by: the request's own, or the normal form a
+  // router put in its place (http/path.h; nginx's $uri against $request_uri).
+  std::string_view path() const;
+  void set_path(std::string normalized) { path_ = std::move(normalized); }
   void add_param(std::string_view name, std::string_view value) {
     params_.push_back({name, value});
   }
@@ -186,6 +190,7 @@ class Exchange {
   detail::Connection& conn_;
   std::chrono::steady_clock::time_point started_;
   std::string_view route_ = "unmatched";
+  std::string path_;  // empty: the request's own
   std::vector<std::pair<std::string_view, std::string_view>> params_;
   unsigned status_ = 0;
   std::uint64_t bytes_sent_ = 0;

@@ -80,7 +80,12 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
 
 }  // namespace
 
-std::string tenx_binary() { return TENX_BINARY; }
+// TENX_TEST_BINARY runs the suite against another build (e.g. the last release, to see a new
+// test fail on the defect it was written for).
+std::string tenx_binary() {
+  const char* other = std::getenv("TENX_TEST_BINARY");
+  return other && *other ? other : TENX_BINARY;
+}
 
 std::string test_config(std::string_view name) {
   return std::string(TENX_SOURCE_DIR) + "/tests/configs/" + std::string(name);

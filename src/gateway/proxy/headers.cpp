@@ -26,11 +26,11 @@ bool hop_by_hop_or_framing(http::Field f) {
 }
 
 bool dropped_request_field(const http::HeaderView& h) {
-  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect) return true;
-  // Beast has no enum value for the X-Forwarded-* fields.
-  return h.id == http::Field::unknown &&
-         (http::iequals(h.name, "x-forwarded-for") || http::iequals(h.name, "x-forwarded-proto") ||
-          http::iequals(h.name, "x-forwarded-host"));
+  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect ||
+      h.id == http::Field::forwarded)
+    return true;
+  // Beast has no enum value for X-Forwarded-* and X-Real-IP.
+  return h.id == http::Field::unknown && forwarding_field(h.name);
 }
 
 bool dropped_response_field(const http::HeaderView& h) {
@@ -70,31 +70,42 @@ bool listed(const std::vector<std::string_view>& tokens, std::string_view name) 
 }  // namespace
 
 void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
-                         std::vector<std::string_view>& tokens, std::string& head) {
+                         std::string_view default_host, std::vector<std::string_view>& tokens,
+                         std::string& head) {
   const auto& req = ex.request();
   connection_tokens(req.headers, tokens);
   head.clear();
   head.append(req.method_string);
   head += ' ';
-  head.append(req.path());
+  head.append(ex.path());
   const auto q = req.query();
   if (!q.empty() || req.target.find('?') != std::string_view::npos) {
     head += '?';
     head.append(q);
   }
   head += " HTTP/1.1\r\n"sv;
+  // The upstream sees the host the request was routed by: an absolute-form target's authority
+  // replaces the Host field (RFC 9112 §3.2.2); a request with neither (HTTP/1.0) gets the
+  // pool's name, as nginx's default `Host: $proxy_host`.
+  const bool absolute_form = !req.target.empty() && req.target.front() != '/';
   bool has_host = false;
   for (const auto& h : req.headers) {
     if (dropped_request_field(h) || listed(tokens, h.name) || ex.request_header_dropped(h.name))
       continue;
-    has_host = has_host || h.id == http::Field::host;
+    if (h.id == http::Field::host) {
+      if (absolute_form) continue;
+      has_host = true;
+    }
     append_field(head, h.name, h.value);
   }
   for (const auto& [name, value] : ex.added_request_headers()) append_field(head, name, value);
-  if (!has_host && !client.authority.empty()) append_field(head, "Host"sv, client.authority);
+  if (!has_host)
+    append_field(head, "Host"sv, client.authority.empty() ? default_host : client.authority);
   append_field(head, "X-Forwarded-For"sv, client.forwarded_for);
   append_field(head, "X-Forwarded-Proto"sv, client.proto);
   if (!client.host.empty()) append_field(head, "X-Forwarded-Host"sv, client.host);
+  if (!client.forwarded.empty()) append_field(head, "Forwarded"sv, client.forwarded);
+  if (!client.real_ip.empty()) append_field(head, "X-Real-IP"sv, client.real_ip);
   if (req.chunked) {
     head += "Transfer-Encoding: chunked\r\n"sv;
   } else if (req.content_length) {

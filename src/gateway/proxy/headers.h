@@ -7,10 +7,11 @@
 //                            Transfer-Encoding, Proxy-Connection and every field Connection
 //                            names), Content-Length, Expect (the gateway answers 100
 //                            Continue itself when it reads the body), the incoming
-//                            X-Forwarded-* (rewritten from ClientIdentity) and the fields a
-//                            filter dropped; then the filters' fields, Host when the client
-//                            sent none, X-Forwarded-For / -Proto / -Host, and the framing the
-//                            gateway re-encodes the body with.
+//                            forwarding fields (rewritten from ClientIdentity), the fields a
+//                            filter dropped, and Host for an absolute-form target; then the
+//                            filters' fields, Host (the routed authority, else the pool's
+//                            name), the forwarding fields, and the framing the gateway
+//                            re-encodes the body with.
 //   client response fields = the upstream's fields minus the hop-by-hop ones, framing,
 //                            Server and Date (the gateway's server writes its own).
 //
@@ -25,9 +26,11 @@
 
 namespace tenx::gateway {
 
-// Writes the upstream request head into `head`; `tokens` is scratch.
+// Writes the upstream request head into `head`; `tokens` is scratch. `default_host`: the Host
+// for a request that names none (the pool's name).
 void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
-                         std::vector<std::string_view>& tokens, std::string& head);
+                         std::string_view default_host, std::vector<std::string_view>& tokens,
+                         std::string& head);
 
 // The upstream response's fields that go on to the client, into `out`; `tokens` is scratch.
 void client_response_fields(const http::HeaderList& upstream, std::vector<std::string_view>& tokens,

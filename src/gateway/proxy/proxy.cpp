@@ -118,7 +118,7 @@ struct Proxy::ThreadState {
     std::string head;
     std::vector<http::Header> headers;
     std::vector<std::string_view> tokens;
-    std::string forwarded_for;
+    IdentityScratch identity;
     std::string cookie;
   };
   std::vector<std::unique_ptr<Scratch>> free_scratch;
@@ -462,11 +462,11 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   budget_.count_request(at.second, at.worker);
 
   // 1. client identity, 2. upstream head
-  const ClientIdentity client = resolve_client(ex, trusted_.get(), sc->forwarded_for);
+  const ClientIdentity client = resolve_client(ex, trusted_.get(), sc->identity);
   std::string_view sticky_id;
   if (balance_ == BalanceKind::sticky_cookie)
     sticky_id = cookie_value(req.headers, config_.sticky.name);
-  build_upstream_head(ex, client, sc->tokens, sc->head);
+  build_upstream_head(ex, client, config_.name, sc->tokens, sc->head);
 
   // This request's servers: a snapshot that stays alive (with its servers) until it is done,
   // even if the admin API removes a server meanwhile.
