@@ -18,6 +18,7 @@ namespace tenx::e2e {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string upstream_config(std::string_view name) {
   return fmt::format(R"([server]
@@ -48,17 +49,31 @@ struct Upstream {
   std::uint16_t port = 0;
 };
 
+// An admin call as a tool makes it: Host is the listener's address, writes say JSON.
 std::optional<Response> call(std::uint16_t port, std::string_view method, std::string_view path,
                              std::string_view body = {}, std::string_view extra = {}) {
   RawClient c(port);
   if (!c.ok()) return std::nullopt;
-  std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: admin\r\n{}", method, path, extra);
-  if (!body.empty())
-    req += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
+  std::string req =
+      fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}", method, path, port, extra);
+  if (method == "POST" && extra.find("Content-Type") == std::string_view::npos)
+    req += "Content-Type: application/json\r\n";
+  if (!body.empty()) req += fmt::format("Content-Length: {}\r\n", body.size());
   req += "\r\n";
   req += body;
   if (!c.send(req)) return std::nullopt;
   return c.read_response();
+}
+
+// The admin port from the line that follows the listening line; 0 if it does not come.
+std::uint16_t wait_admin_port(TenxProcess& gw) {
+  std::smatch m;
+  std::string out;
+  for (int i = 0; i < 100 && !std::regex_search(out = gw.stdout_text(), m,
+                             std::regex("admin on http://127.0.0.1:(\\d+)"));
+       ++i)
+    std::this_thread::sleep_for(20ms);
+  return m.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(m[1]));
 }
 
 class GatewayAdmin : public ::testing::Test {
@@ -81,15 +96,8 @@ class GatewayAdmin : public ::testing::Test {
     gw_ = std::make_unique<TenxProcess>(args);
     port_ = gw_->wait_listening().value_or(0);
     ASSERT_NE(port_, 0) << gw_->stderr_text();
-    // The admin line follows the listening line.
-    std::smatch m;
-    std::string out;
-    for (int i = 0; i < 100 && !std::regex_search(out = gw_->stdout_text(), m,
-                               std::regex("admin on http://127.0.0.1:(\\d+)"));
-         ++i)
-      std::this_thread::sleep_for(20ms);
-    ASSERT_TRUE(!m.empty()) << out;
-    admin_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+    admin_ = wait_admin_port(*gw_);
+    ASSERT_NE(admin_, 0) << gw_->stdout_text();
   }
   void TearDown() override {
     if (gw_) {
@@ -243,6 +251,115 @@ TEST_F(GatewayAdmin, TokenIsRequiredWhenConfigured) {
   const auto right = call(admin_, "GET", "/pools", {}, "Authorization: Bearer s3cret\r\n");
   ASSERT_TRUE(right);
   EXPECT_EQ(right->status, 200);
+}
+
+// A web page open in a browser on this host must not be able to drive the API.
+TEST_F(GatewayAdmin, RequestsFromWebPagesAreRefused) {
+  start();
+  const auto drain_path = "/pools/default/servers/" + a_->address() + "/drain";
+  const auto from_page = call(admin_, "POST", drain_path, {}, "Origin: http://evil.test\r\n");
+  ASSERT_TRUE(from_page);
+  EXPECT_EQ(from_page->status, 403);
+  EXPECT_THAT(from_page->body, HasSubstr("cross_origin"));
+  const auto read_from_page = call(admin_, "GET", "/pools", {}, "Origin: null\r\n");
+  ASSERT_TRUE(read_from_page);
+  EXPECT_EQ(read_from_page->status, 403);
+  // A no-cors fetch can only send simple content types, or none.
+  for (const char* ct : {"Content-Type: text/plain;x=json\r\n", "Content-Type: text/plain\r\n",
+                         "Content-Type: application/x-www-form-urlencoded\r\n"}) {
+    const auto simple = call(admin_, "POST", drain_path, {}, ct);
+    ASSERT_TRUE(simple);
+    EXPECT_EQ(simple->status, 415) << ct;
+  }
+  {
+    RawClient c(admin_);
+    ASSERT_TRUE(c.send("POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"));
+    const auto none = c.read_response();
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 415) << "a POST without Content-Type was taken";
+  }
+  // DNS rebinding: the page's own name in Host.
+  {
+    RawClient c(admin_);
+    ASSERT_TRUE(c.send("GET /pools HTTP/1.1\r\nHost: rebind.evil.test:" +
+                       std::to_string(admin_) + "\r\n\r\n"));
+    const auto rebound = c.read_response();
+    ASSERT_TRUE(rebound);
+    EXPECT_EQ(rebound->status, 403);
+    EXPECT_THAT(rebound->body, HasSubstr("bad_host"));
+  }
+  // None of it changed anything; localhost by name is fine.
+  {
+    RawClient c(admin_);
+    ASSERT_TRUE(c.send("GET /pools HTTP/1.1\r\nHost: localhost:" + std::to_string(admin_) +
+                       "\r\n\r\n"));
+    const auto pools = c.read_response();
+    ASSERT_TRUE(pools);
+    EXPECT_EQ(pools->status, 200);
+    EXPECT_THAT(pools->body, HasSubstr("\"state\":\"up\""));
+  }
+}
+
+TEST_F(GatewayAdmin, HealthReportsChecksAndPoolsWithoutAServer) {
+  start();
+  const auto ok = call(admin_, "GET", "/health");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_THAT(ok->body, HasSubstr("\"upstreams\""));
+  EXPECT_THAT(ok->body, HasSubstr("\"disk\""));
+  ASSERT_EQ(call(admin_, "POST", "/pools/default/servers/" + a_->address() + "/drain")->status,
+            200);
+  const auto empty = call(admin_, "GET", "/health");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 503);
+  EXPECT_THAT(empty->body, HasSubstr("no server takes requests in: default"));
+}
+
+TEST_F(GatewayAdmin, ErrorsNameTheUnknownPool) {
+  start();
+  const auto del = call(admin_, "DELETE", "/pools/nope/servers/127.0.0.1:1");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 404);
+  EXPECT_THAT(del->body, HasSubstr("unknown_pool"));
+  const auto drain = call(admin_, "POST", "/pools/nope/servers/127.0.0.1:1/drain");
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(drain->status, 404);
+  EXPECT_THAT(drain->body, HasSubstr("unknown_pool"));
+  const auto pools = call(admin_, "GET", "/pools");
+  ASSERT_TRUE(pools);
+  EXPECT_THAT(pools->body, Not(HasSubstr("E-"))) << "a number in exponent form";
+}
+
+TEST(GatewayAdminToken, NewTokenTakesEffectOnReload) {
+  Upstream a("a");
+  ASSERT_NE(a.port, 0);
+  const auto config = [&](std::string_view token) {
+    return fmt::format(R"([admin]
+listen = "127.0.0.1:0"
+token = "{}"
+[[gateway.upstreams]]
+name = "default"
+servers = ["{}"]
+[[gateway.routes]]
+prefix = "/"
+upstream = "default"
+)",
+                       token, a.address());
+  };
+  TempFile file(config("first"));
+  TenxProcess gw(gateway_args(file.path()));
+  ASSERT_TRUE(gw.wait_listening());
+  const auto admin = wait_admin_port(gw);
+  ASSERT_NE(admin, 0);
+  EXPECT_EQ(call(admin, "GET", "/pools", {}, "Authorization: Bearer first\r\n")->status, 200);
+  file.write(config("second"));
+  const auto reload = call(admin, "POST", "/reload", {}, "Authorization: Bearer first\r\n");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200) << reload->body;
+  EXPECT_EQ(call(admin, "GET", "/pools", {}, "Authorization: Bearer first\r\n")->status, 401);
+  EXPECT_EQ(call(admin, "GET", "/pools", {}, "Authorization: Bearer second\r\n")->status, 200);
+  gw.signal(SIGTERM);
+  EXPECT_EQ(gw.wait_exit(10s), 0) << gw.stderr_text();
 }
 
 TEST(GatewayAdminConfig, NonLoopbackAdminWithoutTokenIsRejected) {

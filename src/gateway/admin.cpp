@@ -48,7 +48,8 @@ json::object describe(const Proxy& p) {
         {"active_requests", s.active()},
         {"fails", s.fails()},
         {"last_check_unix_ms", s.last_check_unix_ms()},
-        {"latency_ewma_ms", static_cast<double>(s.ewma_latency_ns()) / 1e6},
+        // Whole microseconds: a JSON double would print as 7.78692E-1.
+        {"latency_ewma_us", static_cast<std::int64_t>(s.ewma_latency_ns() / 1000)},
     });
   }
   const auto& c = p.config();
@@ -77,10 +78,77 @@ bool same_token(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+// The host part of a Host value ("[::1]:9901" -> "::1") and its port (0 when none).
+std::pair<std::string_view, unsigned> split_host(std::string_view host) {
+  unsigned port = 0;
+  std::string_view name = host;
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return {{}, 0};
+    name = host.substr(1, close - 1);
+    host.remove_prefix(close + 1);
+    if (host.empty()) return {name, 0};
+    if (host.front() != ':') return {{}, 0};
+    host.remove_prefix(1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    host.remove_prefix(colon + 1);
+  } else {
+    return {name, 0};
+  }
+  if (host.empty() || host.size() > 5 || host.find_first_not_of("0123456789") != host.npos)
+    return {{}, 0};
+  port = static_cast<unsigned>(std::stoul(std::string(host)));
+  return {name, port};
+}
+
 }  // namespace
 
-http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string token,
-                                 std::function<std::string()> reload) {
+void AdminAccess::set_token(std::string token) {
+  std::lock_guard lock(mu_);
+  token_ = std::move(token);
+}
+
+void AdminAccess::set_listener(const boost::asio::ip::tcp::endpoint& ep) {
+  std::lock_guard lock(mu_);
+  host_ = ep.address().to_string();
+  port_ = ep.port();
+  any_host_ = ep.address().is_unspecified();
+}
+
+std::optional<AdminAccess::Refusal> AdminAccess::check(const http::Exchange& ex) const {
+  const auto& req = ex.request();
+  if (req.headers.find(http::Field::origin))
+    return Refusal{403, "cross_origin",
+                   "the admin API refuses requests sent by web pages (an Origin field came)"};
+  std::lock_guard lock(mu_);
+  if (!any_host_) {
+    const auto [name, port] = split_host(req.headers.find(http::Field::host).value_or(""));
+    const bool host_ok = http::iequals(name, "localhost") || name == host_;
+    if (!host_ok || (port != 0 && port != port_))
+      return Refusal{403, "bad_host",
+                     "Host must be the admin listener's address (" + host_ + ":" +
+                         std::to_string(port_) + ") or localhost"};
+  }
+  if (!token_.empty()) {
+    const auto auth = req.headers.find(http::Field::authorization);
+    const bool ok = auth && auth->size() > 7 && http::iequals(auth->substr(0, 7), "Bearer ") &&
+                    same_token(auth->substr(7), token_);
+    if (!ok)
+      return Refusal{401, "unauthorized", "this admin API needs Authorization: Bearer TOKEN"};
+  }
+  if (req.method == http::Verb::post) {
+    const auto ct = req.headers.find(http::Field::content_type);
+    if (!ct || !http::is_json_media_type(*ct))
+      return Refusal{415, "unsupported_media_type",
+                     "admin writes need Content-Type: application/json"};
+  }
+  return std::nullopt;
+}
+
+http::Handler make_admin_handler(std::shared_ptr<LivePools> pools,
+                                 std::shared_ptr<AdminAccess> access,
+                                 std::function<std::string()> reload, http::Handler health) {
   http::Router r;
   r.get("/pools", [pools](http::Exchange& ex) -> awaitable<void> {
     json::array list;
@@ -143,7 +211,12 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
     auto p = pools->find(std::string(*ex.param("pool")));
     std::string addr;
     http::percent_decode(*ex.param("address"), addr);
-    if (!p || !p->remove_server(addr)) {
+    if (!p) {
+      ex.respond_error(404, "unknown_pool",
+                       "no upstream pool named " + std::string(*ex.param("pool")));
+      co_return;
+    }
+    if (!p->remove_server(addr)) {
       ex.respond_error(404, "unknown_server", "no server " + addr + " in that pool");
       co_return;
     }
@@ -154,6 +227,11 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
     auto p = pools->find(std::string(*ex.param("pool")));
     std::string addr;
     http::percent_decode(*ex.param("address"), addr);
+    if (!p) {
+      ex.respond_error(404, "unknown_pool",
+                       "no upstream pool named " + std::string(*ex.param("pool")));
+      co_return;
+    }
     bool draining = true;
     if (ex.request().has_body()) {
       auto body = co_await http::read_json_body(ex);
@@ -166,7 +244,7 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
       }
       draining = d->as_bool();
     }
-    if (!p || !p->drain_server(addr, draining)) {
+    if (!p->drain_server(addr, draining)) {
       ex.respond_error(404, "unknown_server", "no server " + addr + " in that pool");
       co_return;
     }
@@ -182,18 +260,15 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string t
     }
     http::respond_json(ex, 200, json::object{{"reloaded", true}});
   });
-  http::HealthChecks none;
-  r.get("/health", none.handler());
+  r.get("/health", std::move(health));
   r.get("/metrics", http::metrics_handler());
   auto routed = http::Router::into_handler(std::move(r));
-  if (token.empty()) return routed;
-  return [routed, token](http::Exchange& ex) -> awaitable<void> {
-    const auto auth = ex.request().headers.find(http::Field::authorization);
-    const bool ok = auth && auth->size() > 7 && http::iequals(auth->substr(0, 7), "Bearer ") &&
-                    same_token(auth->substr(7), token);
-    if (!ok) {
+  return [routed, access](http::Exchange& ex) -> awaitable<void> {
+    if (auto refused = access->check(ex)) {
       const http::Header h[] = {{"WWW-Authenticate", "Bearer realm=\"tenx-admin\""}};
-      ex.respond_error(401, "unauthorized", "this admin API needs Authorization: Bearer TOKEN", h);
+      ex.respond_error(refused->status, refused->code, refused->message,
+                       refused->status == 401 ? std::span<const http::Header>(h)
+                                              : std::span<const http::Header>());
       co_return;
     }
     co_await routed(ex);

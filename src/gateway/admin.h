@@ -8,7 +8,18 @@
 //   DELETE /pools/{pool}/servers/{address}         remove (in-flight requests finish)
 //   POST   /pools/{pool}/servers/{address}/drain   no new requests ({"draining": false} undoes)
 //   POST   /reload                                 re-read the config file (as SIGHUP)
-//   GET    /health, /metrics
+//   GET    /health                                 the gateway's own checks (disk, memory)
+//                                                  and every pool having a server that
+//                                                  takes requests; 503 when one fails
+//   GET    /metrics
+//
+// Every request first passes AdminAccess, so a web page open in a browser on the same host
+// cannot drive the API (a no-cors fetch, a form post, DNS rebinding): a request with an
+// Origin field is refused (403); one whose Host is not the listener's address or localhost
+// is refused (403; skipped when the listener is on a wildcard address, which needs a token);
+// a POST must say `Content-Type: application/json` (415), which no cross-site request can
+// send without a CORS preflight the API never grants; and the token, when set, is required
+// (401). The token is re-read on every reload.
 //
 // Server changes apply to the running pools at once (the autoscaler drives the pool through
 // them). A reload rebuilds the pools from the config file, which is the source of truth:
@@ -21,7 +32,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace tenx::gateway {
 
@@ -37,8 +50,32 @@ class LivePools {
   std::map<std::string, std::shared_ptr<Proxy>> pools_;
 };
 
+// The checks every admin request passes before it is routed. Thread-safe: the token changes on
+// reload (any thread), the listener is known once it is bound.
+class AdminAccess {
+ public:
+  explicit AdminAccess(std::string token) : token_(std::move(token)) {}
+  void set_token(std::string token);
+  void set_listener(const boost::asio::ip::tcp::endpoint& ep);
+  struct Refusal {
+    unsigned status;
+    std::string_view code;
+    std::string message;
+  };
+  std::optional<Refusal> check(const http::Exchange& ex) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::string token_;          // guarded by mu_
+  std::string host_;           // the listener's address as text; guarded by mu_
+  unsigned short port_ = 0;    // guarded by mu_
+  bool any_host_ = true;       // wildcard listener (or not bound yet); guarded by mu_
+};
+
 // reload() returns an empty string on success, else the reason the config was refused.
-http::Handler make_admin_handler(std::shared_ptr<LivePools> pools, std::string token,
-                                 std::function<std::string()> reload);
+// health: the gateway's own /health handler (its disk and memory checks).
+http::Handler make_admin_handler(std::shared_ptr<LivePools> pools,
+                                 std::shared_ptr<AdminAccess> access,
+                                 std::function<std::string()> reload, http::Handler health);
 
 }  // namespace tenx::gateway

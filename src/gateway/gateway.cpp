@@ -7,6 +7,7 @@
 #include "gateway/balancers/balancer.h"
 #include "gateway/routes.h"
 #include "http/access_log.h"
+#include "http/health.h"
 #include "http/server.h"
 #include "metrics/process.h"
 #include "metrics/registry.h"
@@ -151,6 +152,7 @@ int run(const RunOptions& options) {
     return 1;
   }
 
+  auto admin_access = std::make_shared<AdminAccess>(cfg->admin.token);
   // One reload at a time, from SIGHUP (control thread) or the admin API (a worker).
   std::mutex reload_mu;
   auto reload = [&]() -> std::string {
@@ -166,6 +168,7 @@ int run(const RunOptions& options) {
       const auto current_pools = pools->all();
       server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools));
       pools->set(std::move(next_pools));
+      admin_access->set_token(next->admin.token);
       cfg = next;
       TENX_LOG_INFO("reload: config applied routes={}", next->gateway.routes.size());
       return {};
@@ -180,14 +183,36 @@ int run(const RunOptions& options) {
     http::ServerOptions ao;
     ao.listen = cfg->admin.listen;
     ao.server_name = cfg->server.server_name;
-    admin = std::make_unique<http::Server>(runtime, ao,
-                                           make_admin_handler(pools, cfg->admin.token, reload));
+    // The admin /health: the gateway's own checks, and every pool able to take requests.
+    http::HealthChecks checks;
+    checks.add(
+        "disk", cfg->health.check_timeout,
+        http::HealthChecks::disk_space(cfg->health.disk_path, cfg->health.disk_min_free_bytes));
+    checks.add("memory", cfg->health.check_timeout,
+               http::HealthChecks::memory(cfg->health.max_rss_bytes));
+    checks.add("upstreams", cfg->health.check_timeout,
+               [pools]() -> boost::asio::awaitable<http::CheckResult> {
+                 const auto now = UpstreamServer::clock::now();
+                 std::string empty;
+                 for (const auto& [name, p] : pools->all()) {
+                   bool any = false;
+                   for (const auto& m : p->members()->members)
+                     any = any || m.server->available(now);
+                   if (!any) empty += (empty.empty() ? "" : ", ") + name;
+                 }
+                 co_return empty.empty()
+                     ? http::CheckResult{true, "every pool has a server taking requests"}
+                     : http::CheckResult{false, "no server takes requests in: " + empty};
+               });
+    admin = std::make_unique<http::Server>(
+        runtime, ao, make_admin_handler(pools, admin_access, reload, checks.handler()));
     try {
       admin->start();
     } catch (const std::exception& e) {
       std::cerr << "tenx gateway: cannot listen on admin " << ao.listen << ": " << e.what() << "\n";
       return 1;
     }
+    admin_access->set_listener(admin->local_endpoint());
   }
   const auto ep = server.local_endpoint();
   std::printf("tenx gateway listening on http://%s:%u\n", ep.address().to_string().c_str(),

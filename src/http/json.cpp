@@ -80,8 +80,8 @@ boost::asio::awaitable<Result<boost::json::value>> read_json_body(Exchange& ex) 
     ex.respond_error(400, "bad_body", "could not read the request body: " + ec.message());
     co_return ec;
   }
-  if (auto ct = ex.request().headers.find(Field::content_type);
-      ct && ct->find("json") == std::string_view::npos) {
+  if (const auto ct = ex.request().headers.find(Field::content_type);
+      !ct || !is_json_media_type(*ct)) {
     ex.respond_error(415, "unsupported_media_type", "expected Content-Type: application/json");
     co_return make_error_code(core::Errc::bad_input);
   }
@@ -92,6 +92,17 @@ boost::asio::awaitable<Result<boost::json::value>> read_json_body(Exchange& ex) 
     co_return make_error_code(core::Errc::bad_input);
   }
   co_return v;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  auto type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  if (iequals(type, "application/json")) return true;
+  constexpr std::string_view app = "application/", suffix = "+json";
+  return type.size() > app.size() + suffix.size() && iequals(type.substr(0, app.size()), app) &&
+         iequals(type.substr(type.size() - suffix.size()), suffix) &&
+         type.find('/', app.size()) == std::string_view::npos;
 }
 
 }  // namespace tenx::http

@@ -27,9 +27,13 @@ std::string error_body(std::string_view code, std::string_view message);
 void respond_json(Exchange& ex, unsigned status, const boost::json::value& v,
                   std::span<const Header> headers = {});
 
+// True for a JSON media type: `application/json` or `application/*+json`, in any case, with
+// any parameters (RFC 9110 §8.3.1: type and subtype are case-insensitive).
+bool is_json_media_type(std::string_view content_type);
+
 // Reads the request body (bounded by the server's max_body_bytes) and parses it as JSON.
-// On failure responds itself (413 body too large, 400 malformed JSON or wrong content type,
-// with the reason) and returns an error; the handler then just returns.
+// On failure responds itself (413 body too large, 415 without a JSON Content-Type, 400
+// malformed JSON, with the reason) and returns an error; the handler then just returns.
 boost::asio::awaitable<Result<boost::json::value>> read_json_body(Exchange& ex);
 
 }  // namespace tenx::http
