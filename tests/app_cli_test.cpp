@@ -143,6 +143,21 @@ TEST(AppCli, ConfigFileChoosesTheEngineAndFlagsOverrideIt) {
   EXPECT_THAT(r.err, HasSubstr(bad.path() + ":2: 'app.database' must be"));
 }
 
+TEST(AppCli, PortHeldByAnotherAppIsAddressInUse) {
+  TempDir dir("port");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "5", "--posts", "5"})
+                .exit_code,
+            0);
+  TenxProcess first({"app", "--listen", "127.0.0.1:0", "--database", dir.db_url()});
+  const auto port = first.wait_listening();
+  ASSERT_TRUE(port) << first.stderr_text();
+  TenxProcess second(
+      {"app", "--listen", "127.0.0.1:" + std::to_string(*port), "--database", dir.db_url()});
+  EXPECT_FALSE(second.wait_listening());
+  EXPECT_EQ(second.wait_exit(10s), 1);
+  EXPECT_THAT(second.stderr_text(), HasSubstr("address already in use"));
+}
+
 TEST(AppCli, RefusesBadDatabaseUrls) {
   auto r = run_tenx({"app", "--listen", "127.0.0.1:0", "--database", "mysql://x/y"});
   EXPECT_EQ(r.exit_code, 2);

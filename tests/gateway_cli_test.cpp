@@ -234,5 +234,19 @@ TEST(GatewayStart, UnusableListenAddressExitsWithoutListening) {
   EXPECT_THAT(p.stdout_text(), Not(HasSubstr("listening")));
 }
 
+TEST(GatewayStart, PortHeldByAnotherProcessIsAddressInUse) {
+  TenxProcess first({"gateway", "--config", test_config("basic.toml"), "--listen", "127.0.0.1:0"});
+  const auto port = first.wait_listening();
+  ASSERT_TRUE(port) << first.stderr_text();
+  // SO_REUSEPORT would let a second process of the same user join the port and take half of
+  // its connections: refused, as nginx does.
+  TenxProcess second({"gateway", "--config", test_config("basic.toml"), "--listen",
+                      "127.0.0.1:" + std::to_string(*port)});
+  EXPECT_FALSE(second.wait_listening());
+  EXPECT_EQ(second.wait_exit(10s), 1);
+  EXPECT_THAT(second.stderr_text(), HasSubstr("address already in use"));
+  EXPECT_TRUE(first.running());
+}
+
 }  // namespace
 }  // namespace tenx::e2e

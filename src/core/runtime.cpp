@@ -166,6 +166,22 @@ asio::ip::tcp::endpoint parse_endpoint(const std::string& text, const std::strin
   return {addr, static_cast<unsigned short>(p)};
 }
 
+void check_port_free(const asio::ip::tcp::endpoint& ep) {
+  if (ep.port() == 0) return;
+  // A bind without SO_REUSEPORT fails on a port that any listener holds, with or without it.
+  // SO_REUSEADDR keeps connections in TIME_WAIT from counting. The probe is closed before the
+  // workers bind: the window between is the time of two system calls.
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor probe(ctx);
+  probe.open(ep.protocol());
+  probe.set_option(asio::socket_base::reuse_address(true));
+  boost::system::error_code ec;
+  probe.bind(ep, ec);
+  if (ec == boost::system::errc::address_in_use)
+    throw boost::system::system_error(ec, "address already in use");
+  if (ec) throw boost::system::system_error(ec, "bind");
+}
+
 asio::ip::tcp::acceptor listen_reuseport(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
                                          int backlog) {
   asio::ip::tcp::acceptor acceptor(ctx);

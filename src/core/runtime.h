@@ -92,6 +92,12 @@ class Runtime {
 boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text,
                                               const std::string& default_host = "0.0.0.0");
 
+// Throws boost::system::system_error (EADDRINUSE, "address already in use") when something
+// listens on `ep` already. SO_REUSEPORT lets any process of the same user join a port, and
+// the two would then share its traffic; only this process's own workers may share one, so a
+// server checks with a plain bind first (as nginx refuses a port in use). Port 0 passes.
+void check_port_free(const boost::asio::ip::tcp::endpoint& ep);
+
 // Opens a listening socket on `ep` with SO_REUSEADDR and SO_REUSEPORT on `ctx`.
 // Throws boost::system::system_error at start-up if the address cannot be bound.
 boost::asio::ip::tcp::acceptor listen_reuseport(boost::asio::io_context& ctx,

@@ -191,6 +191,23 @@ TEST(ListenReuseport, TwoListenersShareOnePort) {
   EXPECT_TRUE(client.is_open());
 }
 
+TEST(CheckPortFree, PortHeldByAnotherReuseportListenerIsInUse) {
+  asio::io_context ctx;
+  // As another process of the same user would hold it: SO_REUSEPORT would let us join.
+  auto other = listen_reuseport(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = other.local_endpoint().port();
+  try {
+    check_port_free({asio::ip::make_address("127.0.0.1"), port});
+    ADD_FAILURE() << "a port in use passed";
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), boost::system::errc::address_in_use);
+    EXPECT_NE(std::string(e.what()).find("address already in use"), std::string::npos) << e.what();
+  }
+  other.close();
+  EXPECT_NO_THROW(check_port_free({asio::ip::make_address("127.0.0.1"), port}));
+  EXPECT_NO_THROW(check_port_free({asio::ip::make_address("127.0.0.1"), 0}));
+}
+
 TEST(ListenReuseport, BindFailureThrowsSystemError) {
   asio::io_context ctx;
   // A plain listener without SO_REUSEPORT holds the port; ours cannot join it.

@@ -1076,6 +1076,7 @@ Server::~Server() = default;
 void Server::start() {
   auto& s = *shared_;
   auto ep = core::parse_endpoint(s.options.listen);
+  core::check_port_free(ep);  // only this process's workers share the port
   for (std::size_t i = 0; i < s.runtime.threads(); ++i) {
     auto acceptor = core::listen_reuseport(s.runtime.loop(i), ep);
     if (i == 0) {
