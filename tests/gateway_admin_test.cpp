@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <thread>
@@ -328,6 +330,75 @@ TEST_F(GatewayAdmin, ErrorsNameTheUnknownPool) {
   const auto pools = call(admin_, "GET", "/pools");
   ASSERT_TRUE(pools);
   EXPECT_THAT(pools->body, Not(HasSubstr("E-"))) << "a number in exponent form";
+}
+
+// Open descriptors and resident memory of a process, from /proc.
+std::size_t open_fds(pid_t pid) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+std::size_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  return 0;
+}
+// Polls until the process holds `want` descriptors or fewer (closing is asynchronous).
+bool fds_settle(pid_t pid, std::size_t want) {
+  for (int i = 0; i < 300; ++i) {
+    if (open_fds(pid) <= want) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// Issue 10 item 13: what a long-lived gateway accumulates from reloads and membership changes
+// is released: metric series of servers that left, their pooled connections, drain hooks.
+TEST_F(GatewayAdmin, ThousandsOfMembershipChangesAndReloadsLeaveNothingBehind) {
+  start();
+  const auto pid = gw_->pid();
+  EXPECT_EQ(spread(4), (std::map<std::string, int>{{"a", 4}}));
+  // Pooled connections to a server that leaves are closed.
+  ASSERT_TRUE(fds_settle(pid, open_fds(pid)));
+  const auto fds_before = open_fds(pid);
+  const auto rss_before = rss_kib(pid);
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
+                   fmt::format(R"({{"address":"{}"}})", b_->address()))
+                  ->status,
+              201);
+    const auto both = spread(6);
+    ASSERT_GT(both.count("b") ? both.at("b") : 0, 0) << "round " << round;
+    ASSERT_EQ(call(admin_, "DELETE", "/pools/default/servers/" + b_->address())->status, 200);
+  }
+  EXPECT_TRUE(fds_settle(pid, fds_before + 1))
+      << open_fds(pid) << " descriptors open, " << fds_before << " before";
+  // A thousand servers that came and went leave no series behind.
+  for (int i = 0; i < 1000; ++i) {
+    const auto address = "127.0.0.1:" + std::to_string(20000 + i);
+    ASSERT_EQ(call(admin_, "POST", "/pools/default/servers",
+                   fmt::format(R"({{"address":"{}"}})", address))
+                  ->status,
+              201);
+    ASSERT_EQ(call(admin_, "DELETE", "/pools/default/servers/" + address)->status, 200);
+  }
+  const auto metrics = call(admin_, "GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->body.find("127.0.0.1:20"), std::string::npos)
+      << "series of removed servers are still exposed";
+  EXPECT_EQ(metrics->body.find(b_->address()), std::string::npos);
+  // A thousand reloads.
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(call(admin_, "POST", "/reload")->status, 200);
+  EXPECT_EQ(spread(4), (std::map<std::string, int>{{"a", 4}}));
+  EXPECT_TRUE(fds_settle(pid, fds_before + 1))
+      << open_fds(pid) << " descriptors open, " << fds_before << " before";
+  const auto rss_after = rss_kib(pid);
+  EXPECT_LT(rss_after, rss_before + 8 * 1024)
+      << "resident memory grew from " << rss_before << " KiB to " << rss_after << " KiB";
 }
 
 TEST(GatewayAdminToken, NewTokenTakesEffectOnReload) {

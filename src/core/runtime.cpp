@@ -53,9 +53,21 @@ Runtime::~Runtime() {
 
 std::size_t Runtime::current_index() { return t_worker_index; }
 
-void Runtime::on_drain(std::function<void()> hook) {
+Runtime::HookId Runtime::on_drain(std::function<void()> hook) {
   std::lock_guard lock(hooks_mu_);
-  drain_hooks_.push_back(std::move(hook));
+  const HookId id = next_hook_++;
+  drain_hooks_.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void Runtime::remove_drain_hook(HookId id) {
+  std::lock_guard lock(hooks_mu_);
+  std::erase_if(drain_hooks_, [id](const auto& h) { return h.first == id; });
+}
+
+std::size_t Runtime::drain_hooks_for_test() const {
+  std::lock_guard lock(hooks_mu_);
+  return drain_hooks_.size();
 }
 
 void Runtime::on_reload(std::function<void()> hook) {
@@ -124,7 +136,7 @@ void Runtime::begin_drain() {
   std::vector<std::function<void()>> hooks;
   {
     std::lock_guard lock(hooks_mu_);
-    hooks = drain_hooks_;
+    for (const auto& [id, h] : drain_hooks_) hooks.push_back(h);
   }
   for (auto& h : hooks) h();
   guards_->work.clear();  // workers now exit once their in-flight work is done

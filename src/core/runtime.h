@@ -21,11 +21,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tenx::core {
@@ -53,7 +55,12 @@ class Runtime {
   static constexpr std::size_t kNotWorker = static_cast<std::size_t>(-1);
   static std::size_t current_index();
 
-  void on_drain(std::function<void()> hook);
+  // Runs `hook` when the drain begins. The id lets a component that goes away first (a pool
+  // retired by a reload) take its hook back, so hooks do not pile up over reloads.
+  using HookId = std::uint64_t;
+  HookId on_drain(std::function<void()> hook);
+  void remove_drain_hook(HookId id);
+  std::size_t drain_hooks_for_test() const;
   void on_reload(std::function<void()> hook);
   // Posts fn(i) onto every worker loop i.
   void for_each_loop(const std::function<void(std::size_t)>& fn);
@@ -79,8 +86,9 @@ class Runtime {
   std::vector<std::thread> workers_;
   struct Guards;
   std::unique_ptr<Guards> guards_;
-  std::mutex hooks_mu_;  // guards the hook lists; never taken on the request path
-  std::vector<std::function<void()>> drain_hooks_;
+  mutable std::mutex hooks_mu_;  // guards the hook lists; never taken on the request path
+  std::vector<std::pair<HookId, std::function<void()>>> drain_hooks_;
+  HookId next_hook_ = 1;
   std::vector<std::function<void()>> reload_hooks_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> hard_stopped_{false};

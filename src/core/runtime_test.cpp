@@ -93,6 +93,21 @@ TEST(Runtime, StopMakesRunReturnZeroAndRunsDrainHooksOnce) {
   EXPECT_EQ(hook_thread, std::this_thread::get_id());
 }
 
+TEST(Runtime, RemovedDrainHookDoesNotRunOrStay) {
+  Runtime rt(options(1));
+  std::atomic<int> kept{0}, removed{0};
+  rt.on_drain([&] { ++kept; });
+  const auto id = rt.on_drain([&] { ++removed; });
+  EXPECT_EQ(rt.drain_hooks_for_test(), 2u);
+  rt.remove_drain_hook(id);
+  rt.remove_drain_hook(id);  // twice is harmless
+  EXPECT_EQ(rt.drain_hooks_for_test(), 1u);
+  rt.stop();
+  EXPECT_EQ(rt.run(), 0);
+  EXPECT_EQ(kept.load(), 1);
+  EXPECT_EQ(removed.load(), 0);
+}
+
 TEST(Runtime, DrainWaitsForInFlightWork) {
   Runtime rt(options(1, std::chrono::seconds(30)));
   std::atomic<bool> finished{false};

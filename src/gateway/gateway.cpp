@@ -167,6 +167,18 @@ int run(const RunOptions& options) {
       std::map<std::string, std::shared_ptr<Proxy>> next_pools;
       const auto current_pools = pools->all();
       server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools));
+      // Servers the new config dropped: their metric series go (and their memory with them).
+      for (const auto& [name, old] : current_pools) {
+        const auto it = next_pools.find(name);
+        for (const auto& m : old->members()->members) {
+          const auto& address = m.server->params().address;
+          bool kept = false;
+          if (it != next_pools.end())
+            for (const auto& n : it->second->members()->members)
+              kept = kept || n.server->params().address == address;
+          if (!kept) Proxy::retire_server_metrics(name, address);
+        }
+      }
       pools->set(std::move(next_pools));
       admin_access->set_token(next->admin.token);
       cfg = next;

@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace tenx::http {
@@ -375,6 +376,12 @@ Client::~Client() {
     auto& loop = own_poller_->loop();
     asio::post(loop, [p = std::shared_ptr<core::Poller>(std::move(own_poller_))] {});
   }
+}
+
+void Client::close_idle_except(std::span<const tcp::endpoint> keep) {
+  std::erase_if(idle_, [&](const auto& entry) {
+    return std::find(keep.begin(), keep.end(), entry.first) == keep.end();
+  });
 }
 
 std::size_t Client::idle_connections() const {

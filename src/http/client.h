@@ -180,6 +180,8 @@ class Client {
   // registered with the Poller they would keep a draining loop running.
   void stop_pooling();
 
+  // Closes the idle connections to every endpoint not in `keep` (servers that left a pool).
+  void close_idle_except(std::span<const boost::asio::ip::tcp::endpoint> keep);
   std::size_t idle_connections() const;
   const ClientOptions& options() const { return options_; }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
@@ -93,6 +94,7 @@ struct CacheEntry {
 
 struct Registry::Shard {
   std::mutex mu;  // owner takes it to add cells; the scraper to read them
+  std::atomic<std::uint64_t> swept{0};  // the retirement epoch this shard has freed up to
   std::vector<std::vector<std::unique_ptr<Cell>>> cells;     // [family][series]
   std::unordered_multimap<std::uint64_t, CacheEntry> cache;  // owner thread only
 
@@ -191,13 +193,41 @@ Series Family::lookup(const std::string_view* values, std::size_t n) {
     std::lock_guard lock(mu_);
     std::uint32_t id = 0;
     for (; id < series_values_.size(); ++id)
-      if (series_values_[id] == entry.values) break;
-    if (id == series_values_.size()) series_values_.push_back(entry.values);
+      if (!retired_[id] && series_values_[id] == entry.values) break;
+    if (id == series_values_.size()) {
+      series_values_.push_back(entry.values);
+      retired_.push_back(false);
+    }
     entry.id = id;
   }
   const auto id = entry.id;
   shard.cache.emplace(h, std::move(entry));
   return Series(this, id);
+}
+
+std::size_t Family::retire_if(const std::function<bool(const std::vector<std::string>&)>& match) {
+  std::vector<std::uint32_t> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (std::uint32_t id = 0; id < series_values_.size(); ++id) {
+      if (retired_[id] || !match(series_values_[id])) continue;
+      retired_[id] = true;
+      series_values_[id].clear();
+      series_values_[id].shrink_to_fit();
+      ids.push_back(id);
+    }
+  }
+  if (ids.empty()) return 0;
+  std::lock_guard lock(registry_.mu_);
+  const auto epoch = registry_.epoch_.load(std::memory_order_relaxed) + 1;
+  for (const auto id : ids) registry_.retired_.push_back({index_, id, epoch});
+  // Entries every shard has swept are done with.
+  std::uint64_t all_swept = epoch;
+  for (const auto& shard : registry_.shards_)
+    all_swept = std::min(all_swept, shard->swept.load(std::memory_order_relaxed));
+  std::erase_if(registry_.retired_, [&](const auto& r) { return r.epoch <= all_swept; });
+  registry_.epoch_.store(epoch, std::memory_order_release);
+  return ids.size();
 }
 
 // ---- Registry ----
@@ -217,16 +247,54 @@ Registry::Shard& Registry::local_shard() {
   };
   thread_local std::vector<Slot> slots;
   for (auto& s : slots)
-    if (s.registry == id_) [[likely]]
+    if (s.registry == id_) [[likely]] {
+      if (s.shard->swept.load(std::memory_order_relaxed) !=
+          epoch_.load(std::memory_order_relaxed)) [[unlikely]]
+        sweep(*s.shard);
       return *s.shard;
+    }
   auto shard = std::make_unique<Shard>();
   Shard* raw = shard.get();
   {
     std::lock_guard lock(mu_);
+    raw->swept.store(epoch_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     shards_.push_back(std::move(shard));  // owned by the registry: outlives its thread
   }
   slots.push_back({id_, raw});
   return *raw;
+}
+
+void Registry::sweep(Shard& shard) {
+  std::vector<Retired> todo;
+  std::uint64_t now;
+  {
+    std::lock_guard lock(mu_);
+    now = epoch_.load(std::memory_order_relaxed);
+    const auto since = shard.swept.load(std::memory_order_relaxed);
+    for (const auto& r : retired_)
+      if (r.epoch > since) todo.push_back(r);
+  }
+  {
+    std::lock_guard lock(shard.mu);
+    for (const auto& r : todo)
+      if (r.family < shard.cells.size() && r.id < shard.cells[r.family].size())
+        shard.cells[r.family][r.id].reset();
+    // Cached label values of retired series would keep their strings, and a stale lookup
+    // would find a retired id: start over (each thread refills it on its next lookups).
+    shard.cache.clear();
+  }
+  shard.swept.store(now, std::memory_order_relaxed);
+}
+
+std::size_t Registry::cells_for_test() const {
+  std::size_t n = 0;
+  std::lock_guard lock(mu_);
+  for (const auto& shard : shards_) {
+    std::lock_guard slock(shard->mu);
+    for (const auto& row : shard->cells)
+      for (const auto& c : row) n += c ? 1 : 0;
+  }
+  return n;
 }
 
 Family& Registry::family(std::string name, std::string help, Kind kind,
@@ -291,13 +359,16 @@ std::string Registry::expose() const {
   for (const auto& fp : families_) {
     auto& f = *fp;
     std::vector<std::vector<std::string>> series;
+    std::vector<bool> retired;
     {
       std::lock_guard flock(f.mu_);
       series = f.series_values_;
+      retired = f.retired_;
     }
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name_,
                    escape_help(f.help_), f.name_, kind_name(f.kind_));
     for (std::uint32_t id = 0; id < series.size(); ++id) {
+      if (retired[id]) continue;
       if (f.kind_ != Kind::histogram) {
         double sum = 0;
         for (auto& shard : shards_) {

@@ -18,6 +18,7 @@
 // collectors: callbacks run at scrape time.
 #include "metrics/histogram.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -65,6 +66,12 @@ class Family {
  public:
   Series series(std::initializer_list<std::string_view> label_values);
   Series series(const std::vector<std::string_view>& label_values);
+  // Retires every series whose label values satisfy `match` (a server that left its pool):
+  // it is no longer exposed, and each thread frees its cells (a histogram is ~18 KiB per
+  // thread) the next time it records anything. A retired series' id is not reused; its slot
+  // costs a few dozen bytes. Handles to it stay valid and record into nothing anyone reads.
+  // Returns how many series were retired.
+  std::size_t retire_if(const std::function<bool(const std::vector<std::string>&)>& match);
   const std::string& name() const { return name_; }
   Kind kind() const { return kind_; }
 
@@ -81,8 +88,9 @@ class Family {
   const std::string help_;
   const Kind kind_;
   const std::vector<std::string> label_names_;
-  std::mutex mu_;  // guards series_values_ (slow path and scrape only)
+  std::mutex mu_;  // guards series_values_ and retired_ (slow path and scrape only)
   std::vector<std::vector<std::string>> series_values_;  // by series id
+  std::vector<bool> retired_;                            // by series id
 };
 
 class Registry {
@@ -103,6 +111,8 @@ class Registry {
 
   // Prometheus text exposition format 0.0.4.
   std::string expose() const;
+  // Cells (one per series and recording thread) held by every thread, for tests of release.
+  std::size_t cells_for_test() const;
 
  private:
   friend class Family;
@@ -111,11 +121,19 @@ class Registry {
   struct Collector;
   Family& family(std::string name, std::string help, Kind kind, std::vector<std::string> labels);
   Shard& local_shard();
+  // On a shard's own thread: frees the cells of series retired since it last looked.
+  void sweep(Shard& shard);
+  struct Retired {
+    std::uint32_t family, id;
+    std::uint64_t epoch;
+  };
 
   mutable std::mutex mu_;  // guards families_, shards_, collectors_ (never on the hot path)
   std::vector<std::unique_ptr<Family>> families_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<Collector>> collectors_;
+  std::vector<Retired> retired_;           // guarded by mu_; pruned once every shard swept
+  std::atomic<std::uint64_t> epoch_{0};    // bumped by each retirement
   const std::uint64_t id_;
 };
 

@@ -170,6 +170,51 @@ TEST(Registry, HistogramBucketsAreCumulativeAndInfEqualsCount) {
   EXPECT_LT(sample(text, R"(lat_seconds_bucket{le="60"})"), sample(text, "lat_seconds_count"));
 }
 
+TEST(Registry, RetiredSeriesAreNotExposedAndTheirCellsAreFreed) {
+  Registry r;
+  auto& reqs = r.counter("reqs_total", "Requests.", {"pool", "server"});
+  auto& lat = r.histogram("lat_seconds", "Latency.", {"pool", "server"});
+  reqs.series({"p", "a:1"}).inc(3);
+  reqs.series({"p", "b:2"}).inc(5);
+  lat.series({"p", "a:1"}).observe_ns(1000);
+  ASSERT_EQ(r.cells_for_test(), 3u);
+  const auto match = [](const std::vector<std::string>& v) { return v[1] == "a:1"; };
+  EXPECT_EQ(reqs.retire_if(match), 1u);
+  EXPECT_EQ(lat.retire_if(match), 1u);
+  EXPECT_EQ(reqs.retire_if(match), 0u);  // already gone
+  const auto text = r.expose();
+  EXPECT_EQ(text.find("a:1"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text, "reqs_total{pool=\"p\",server=\"b:2\"} 5")) << text;
+  // This thread frees its cells the next time it records anything.
+  reqs.series({"p", "b:2"}).inc();
+  EXPECT_EQ(r.cells_for_test(), 1u);
+  EXPECT_EQ(sample(r.expose(), "reqs_total{pool=\"p\",server=\"b:2\"}"), 6);
+}
+
+TEST(Registry, ASeriesRetiredAndSeenAgainStartsFromZero) {
+  Registry r;
+  auto& reqs = r.counter("reqs_total", "Requests.", {"server"});
+  reqs.series({"a"}).inc(7);
+  reqs.retire_if([](const std::vector<std::string>& v) { return v[0] == "a"; });
+  reqs.series({"a"}).inc();
+  EXPECT_EQ(sample(r.expose(), "reqs_total{server=\"a\"}"), 1);
+}
+
+TEST(Registry, OtherThreadsFreeRetiredCellsWhenTheyNextRecord) {
+  Registry r;
+  auto& reqs = r.counter("reqs_total", "Requests.", {"server"});
+  auto& other = r.counter("other_total", "Other.");
+  std::thread t1([&] { reqs.series({"a"}).inc(); });
+  t1.join();
+  reqs.series({"a"}).inc();
+  ASSERT_EQ(r.cells_for_test(), 2u);
+  reqs.retire_if([](const std::vector<std::string>&) { return true; });
+  std::thread t2([&] { other.series({}).inc(); });  // a fresh thread: nothing to free
+  t2.join();
+  other.series({}).inc();  // this thread frees its cell of "a"
+  EXPECT_EQ(r.cells_for_test(), 1u + 2u);  // t1's stays until t1 records again; two "other"
+}
+
 TEST(Registry, SameFamilyRegisteredTwiceIsTheSameObject) {
   Registry r;
   auto& a = r.counter("x_total", "X.", {"a"});

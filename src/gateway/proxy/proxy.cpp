@@ -251,7 +251,13 @@ void Proxy::publish(std::shared_ptr<const Membership> next) {
   std::weak_ptr<Workers> weak = workers_;
   runtime_->for_each_loop([weak, next](std::size_t i) {
     auto w = weak.lock();
-    if (w && i < w->slots.size() && w->slots[i]) w->slots[i]->members = next;
+    if (!w || i >= w->slots.size() || !w->slots[i]) return;
+    auto& slot = *w->slots[i];
+    slot.members = next;
+    // Idle connections to servers that left would stay open (nothing asks for them again).
+    std::vector<asio::ip::tcp::endpoint> keep;
+    for (const auto& m : next->members) keep.push_back(m.server->endpoint());
+    slot.client.close_idle_except(keep);
   });
 }
 
@@ -278,19 +284,31 @@ bool Proxy::add_server(const std::string& address, std::uint32_t weight, std::st
 }
 
 bool Proxy::remove_server(const std::string& address) {
-  std::lock_guard lock(members_mu_);
-  auto next = std::make_shared<Membership>();
-  bool found = false;
-  for (const auto& m : members_->members) {
-    if (m.server->params().address == address) {
-      found = true;
-      continue;
+  {
+    std::lock_guard lock(members_mu_);
+    auto next = std::make_shared<Membership>();
+    bool found = false;
+    for (const auto& m : members_->members) {
+      if (m.server->params().address == address) {
+        found = true;
+        continue;
+      }
+      next->members.push_back(m);
+      next->view.push_back(m.server.get());
     }
-    next->members.push_back(m);
-    next->view.push_back(m.server.get());
+    if (!found) return false;
+    publish(std::move(next));
   }
-  if (found) publish(std::move(next));
-  return found;
+  retire_server_metrics(config_.name, address);
+  return true;
+}
+
+void Proxy::retire_server_metrics(const std::string& pool, const std::string& address) {
+  const auto match = [&](const std::vector<std::string>& v) {
+    return v.size() >= 2 && v[0] == pool && v[1] == address;
+  };
+  auto& m = ProxyMetrics::get();
+  for (auto* f : {&m.requests, &m.errors, &m.latency, &health_check_metrics()}) f->retire_if(match);
 }
 
 awaitable<void> Proxy::sync_workers() {
@@ -325,6 +343,8 @@ bool Proxy::drain_server(const std::string& address, bool draining) {
 
 Proxy::~Proxy() {
   stop();
+  if (runtime_)
+    for (const auto id : drain_hooks_) runtime_->remove_drain_hook(id);
   // Each worker's state (its upstream connections, registered with that worker's Poller) is
   // destroyed on its own loop: a reload may retire this proxy on any worker thread.
   if (runtime_) {
@@ -682,16 +702,17 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 void Proxy::start_health_checks(core::Runtime& runtime) {
   if (!config_.health.enabled) return;
   health_->start(runtime.loop(0));
+  runtime_ = &runtime;
   std::weak_ptr<HealthMonitor> weak = health_;
-  runtime.on_drain([weak] {
+  drain_hooks_.push_back(runtime.on_drain([weak] {
     if (auto h = weak.lock()) h->stop();
-  });
+  }));
 }
 
 void Proxy::close_pools_on_drain(core::Runtime& runtime) {
   runtime_ = &runtime;
   std::weak_ptr<Workers> weak = workers_;
-  runtime.on_drain([weak, &runtime] {
+  drain_hooks_.push_back(runtime.on_drain([weak, &runtime] {
     // A worker state made from now on pools nothing; the existing ones are each closed on
     // their own loop, which owns them.
     if (auto w = weak.lock()) w->draining = true;
@@ -699,7 +720,7 @@ void Proxy::close_pools_on_drain(core::Runtime& runtime) {
       auto w = weak.lock();
       if (w && i < w->slots.size() && w->slots[i]) w->slots[i]->client.stop_pooling();
     });
-  });
+  }));
 }
 
 void Proxy::stop() { health_->stop(); }

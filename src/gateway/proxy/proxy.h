@@ -105,6 +105,10 @@ class Proxy {
   // after it, so "200 OK" means no new request sees the old membership).
   boost::asio::awaitable<void> sync_workers();
 
+  // Stops exposing (and frees) the metric series of a server that left pool `pool`: by the
+  // admin API (remove_server does it) or by a reload that dropped it (the caller compares).
+  static void retire_server_metrics(const std::string& pool, const std::string& address);
+
   // Starts active health checks on runtime loop 0 when the pool has them configured.
   void start_health_checks(core::Runtime& runtime);
   // When the runtime drains, closes the workers' idle upstream connections and pools no more:
@@ -148,6 +152,7 @@ class Proxy {
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<HealthMonitor> health_;
   core::Runtime* runtime_ = nullptr;  // set by close_pools_on_drain
+  std::vector<std::uint64_t> drain_hooks_;  // taken back when a reload retires this pool
   mutable RetryBudget budget_;
 };
 

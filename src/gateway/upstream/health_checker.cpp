@@ -59,14 +59,14 @@ class HttpHealthChecker final : public HealthChecker {
   http::Client client_;
 };
 
-metrics::Family& checks_family() {
+}  // namespace
+
+metrics::Family& health_check_metrics() {
   static auto& f = metrics::Registry::global().counter(
       "gateway_health_checks_total", "Active health checks, by result.",
       {"pool", "server", "result"});
   return f;
 }
-
-}  // namespace
 
 std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
                                                    const config::HealthCheckConfig& config,
@@ -141,7 +141,7 @@ awaitable<void> HealthMonitor::check(HealthChecker& checker, std::shared_ptr<Ups
   std::string why;
   const bool ok = co_await checker.probe(*s, why);
   const auto& address = s->params().address;
-  checks_family().series({pool_, address, ok ? "pass" : "fail"}).inc();
+  health_check_metrics().series({pool_, address, ok ? "pass" : "fail"}).inc();
   s->set_last_check_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());

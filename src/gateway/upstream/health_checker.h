@@ -13,6 +13,7 @@
 // the request path). Checks are counted in gateway_health_checks_total{pool, server, result}.
 #include "config/config.h"
 #include "gateway/upstream/server.h"
+#include "metrics/registry.h"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -41,6 +42,9 @@ class HealthChecker {
 std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
                                                    const config::HealthCheckConfig& config,
                                                    boost::asio::any_io_executor ex);
+
+// gateway_health_checks_total{pool, server, result}.
+metrics::Family& health_check_metrics();
 
 class HealthMonitor : public std::enable_shared_from_this<HealthMonitor> {
  public:
