@@ -5,6 +5,8 @@
 // requests that must never be replayed. Fixtures: support/gateway_fixture.h.
 #include "support/gateway_fixture.h"
 
+#include <future>
+
 namespace tenx::e2e {
 namespace {
 
@@ -304,6 +306,53 @@ TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatKeepsReadingIsRelayed)
   EXPECT_EQ(r->status, 401);
   EXPECT_EQ(server_up(refuses.address()), 1);
   EXPECT_LT(refuses.received().size(), 100000u) << "the whole body went upstream anyway";
+}
+
+TEST_F(GatewayProxyFailures, EarlyAnswerReachesAClientThatWaitsBeforeSendingTheRest) {
+  // The client sends part of its body and waits for an answer (as after Expect-less probing);
+  // the gateway, waiting for the rest, must notice the upstream answering meanwhile.
+  RawUpstream refuses([](RawUpstream::Conn& c) {
+    if (!c.read_head()) return;
+    c.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\nConnection: close\r\n\r\nwho?");
+    c.wait_for_close();
+  });
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(refuses.address())}, "max_fails = 1")));
+  RawClient c(port_, 5s);
+  ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" +
+                     std::string(1000, 'a')));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << "no answer while the body was incomplete: " << c.last_error();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->body, "who?");
+}
+
+TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatStopsReadingEndsTheUpload) {
+  // The upstream answers 413 and reads no more (its window fills): the gateway, unable to
+  // send, must notice the answer rather than wait out the send timeout.
+  std::promise<void> done;
+  std::shared_future<void> test_over = done.get_future().share();
+  RawUpstream refuses(
+      [test_over](RawUpstream::Conn& c) {
+        if (!c.read_head()) return;
+        c.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n"
+                "\r\ntoo large");
+        test_over.wait_for(10s);  // neither reads nor closes until the test is over
+      },
+      /*receive_buffer_bytes=*/16 * 1024);
+  start_gateway(gateway_toml(
+      pool_toml("pool", {quoted(refuses.address())}, "max_fails = 1\nsend_timeout_ms = 60000")));
+  RawClient c(port_, 6s);
+  const std::string body(8 * 1024 * 1024 - 1024, 'z');
+  c.send(fmt::format("POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+                     body.size()));
+  c.send(body);  // may be cut short once the gateway answered
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->body, "too large");
+  EXPECT_EQ(server_up(refuses.address()), 1);
+  done.set_value();
+  refuses.stop();
 }
 
 // ---- never replay what may have been read ----

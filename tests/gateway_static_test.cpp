@@ -8,6 +8,10 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -179,6 +183,67 @@ TEST_F(GatewayStatic, NoPathLeavesTheRoot) {
     EXPECT_THAT(r->body, Not(HasSubstr("outside the root")));
     EXPECT_THAT(r->body, Not(HasSubstr("root:")));
   }
+}
+
+TEST_F(GatewayStatic, AFifoInTheRootIsNotFoundAndHangsNothing) {
+  ASSERT_EQ(::mkfifo((dir_ / "public" / "pipe").c_str(), 0600), 0);
+  const auto r = get("/static/pipe");
+  ASSERT_TRUE(r) << "the request for a FIFO got no answer";
+  EXPECT_EQ(r->status, 404);
+  const auto after = get("/static/hello.txt");
+  ASSERT_TRUE(after) << "the worker is stuck";
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(GatewayStatic, DotfilesAreNotServedButWellKnownIs) {
+  write(dir_ / "public" / ".env", "SECRET=1\n");
+  fs::create_directories(dir_ / "public" / ".git");
+  write(dir_ / "public" / ".git" / "config", "[core]\n");
+  fs::create_directories(dir_ / "public" / "docs" / ".hidden");
+  write(dir_ / "public" / "docs" / ".hidden" / "x.txt", "x\n");
+  fs::create_directories(dir_ / "public" / ".well-known");
+  write(dir_ / "public" / ".well-known" / "security.txt", "Contact: ops@example.test\n");
+  for (const char* p : {"/static/.env", "/static/.git/config", "/static/docs/.hidden/x.txt",
+                        "/static/%2eenv"}) {
+    const auto r = get(p);
+    ASSERT_TRUE(r) << p;
+    EXPECT_EQ(r->status, 404) << p;
+    EXPECT_THAT(r->body, Not(HasSubstr("SECRET"))) << p;
+  }
+  const auto known = get("/static/.well-known/security.txt");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->status, 200);
+}
+
+TEST_F(GatewayStatic, EtagChangesWhenAFileChangesWithinTheSameSecond) {
+  const auto file = dir_ / "public" / "same.txt";
+  write(file, "aaaa");
+  timespec times[2] = {{1'700'000'000, 100}, {1'700'000'000, 100}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  const auto first = get("/static/same.txt");
+  ASSERT_TRUE(first);
+  write(file, "bbbb");  // same size
+  times[0].tv_nsec = times[1].tv_nsec = 900'000'000;  // same second
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  const auto second = get("/static/same.txt");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "bbbb");
+  EXPECT_NE(first->header("ETag"), second->header("ETag"));
+  // And a client holding the old ETag gets the new body, not a 304.
+  const auto revalidated = get("/static/same.txt", "If-None-Match: " + *first->header("ETag") + "\r\n");
+  ASSERT_TRUE(revalidated);
+  EXPECT_EQ(revalidated->status, 200);
+}
+
+TEST_F(GatewayStatic, DirectoryWithoutTrailingSlashIsRedirected) {
+  const auto r = get("/static/docs?x=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 301);
+  EXPECT_EQ(r->header("Location"), "/static/docs/?x=1");
+  const auto index = get("/static/docs/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->body, "<h1>docs</h1>\n");
 }
 
 TEST_F(GatewayStatic, OtherMethodsAre405) {

@@ -32,6 +32,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -204,6 +205,36 @@ class Poller {
   void shutdown();
   boost::asio::io_context& loop() { return loop_; }
 
+  // Waits for the first of two readiness events: `a` readable (writable if a_write) or `b`
+  // readable (writable if b_write); the handles may be the same socket's. Completes with
+  // (error_code, which): which is 0 for a, 1 for b; the other wait is withdrawn. A cancel()
+  // of either handle completes it with operation_aborted. How the proxy notices an upstream
+  // answering early while it waits for the client's body, or for room to send it.
+  template <class Token>
+  auto wait_either(Handle& a, bool a_write, Handle& b, bool b_write, Token&& token) {
+    return boost::asio::async_initiate<Token, void(error_code, int)>(
+        [this, &a, a_write, &b, b_write](auto handler) {
+          using H = decltype(handler);
+          const bool a_ready = (a_write ? a.writable_ : a.readable_) || a.dead_;
+          const bool b_ready = (b_write ? b.writable_ : b.readable_) || b.dead_;
+          if (a_ready || b_ready) {
+            const int which = a_ready ? 0 : 1;
+            const bool dead = a_ready ? a.dead_ : b.dead_;
+            boost::asio::post(loop_, [h = std::move(handler), which, dead]() mutable {
+              std::move(h)(dead ? error_code(boost::asio::error::operation_aborted) : error_code{},
+                           which);
+            });
+            return;
+          }
+          auto st = std::make_shared<Either<H>>(std::move(handler));
+          st->slots[0] = a_write ? &a.writer_ : &a.reader_;
+          st->slots[1] = b_write ? &b.writer_ : &b.reader_;
+          st->slots[0]->emplace([st](const error_code& ec) { st->fire(0, ec); });
+          st->slots[1]->emplace([st](const error_code& ec) { st->fire(1, ec); });
+        },
+        token);
+  }
+
   // True while the Poller is delivering a batch of readiness events (the caller runs inside
   // a waiter it resumed).
   bool in_batch() const { return in_batch_; }
@@ -229,6 +260,19 @@ class Poller {
 
  private:
   template <class H>
+  struct Either {
+    explicit Either(H h) : handler(std::move(h)) {}
+    void fire(int which, const error_code& ec) {
+      if (done) return;
+      done = true;
+      slots[1 - which]->reset();  // withdraw the other wait (it holds a copy of this state)
+      std::move(handler)(ec, which);
+    }
+    H handler;
+    WaitHandler* slots[2] = {nullptr, nullptr};
+    bool done = false;
+  };
+  template <class H>
   void post_now(H handler, bool aborted);
   void arm();
   void on_ready(const boost::system::error_code& ec);
@@ -253,8 +297,6 @@ class Poller {
 };
 
 }  // namespace tenx::core
-
-#include <boost/asio/post.hpp>
 
 template <class H>
 void tenx::core::Poller::post_now(H handler, bool aborted) {

@@ -1,11 +1,15 @@
 #include "gateway/static_files.h"
 
+#include "core/blocking_pool.h"
+
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -22,11 +26,68 @@ struct Fd {
   }
 };
 
-int open_beneath(int dir, const std::string& rel) {
+// O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; regular files ignore
+// it. cached_only: RESOLVE_CACHED, fail with EAGAIN rather than read a directory from disk.
+int open_beneath(int dir, const std::string& rel, bool cached_only) {
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (cached_only ? RESOLVE_CACHED : 0);
   return static_cast<int>(::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how));
+}
+
+std::atomic<bool> g_always_block{false};
+
+// File work that would block (a lookup or a read not in the page cache) runs here, never on
+// a worker loop. Shared by every static route of the process; threads start on first use.
+core::BlockingPool& file_pool() {
+  static core::BlockingPool pool(2, 4096);
+  return pool;
+}
+
+// The file a request names: its descriptor and stat, or why not. would_block: the kernel
+// would have had to go to disk (RESOLVE_CACHED), try again off the loop.
+struct Opened {
+  int fd = -1;
+  struct stat st {};
+  bool directory = false;  // the path named a directory (then fd is its index.html, if any)
+  bool would_block = false;
+};
+
+Opened open_path(int root, const std::string& rel, bool cached_only) {
+  Opened o;
+  if (cached_only && g_always_block.load(std::memory_order_relaxed)) {
+    o.would_block = true;
+    return o;
+  }
+  o.fd = open_beneath(root, rel, cached_only);
+  if (o.fd < 0) {
+    o.would_block = errno == EAGAIN;
+    return o;
+  }
+  if (::fstat(o.fd, &o.st) != 0) o.st = {};
+  if (S_ISDIR(o.st.st_mode)) {
+    o.directory = true;
+    const int dir = o.fd;
+    o.fd = open_beneath(dir, "index.html", cached_only);
+    o.would_block = o.fd < 0 && errno == EAGAIN;
+    ::close(dir);
+    o.st = {};
+    if (o.fd >= 0 && ::fstat(o.fd, &o.st) != 0) o.st = {};
+  }
+  return o;
+}
+
+// A segment that starts with '.' (".env", ".git/"): not served, as every deployment guide
+// tells nginx users to configure; ".well-known/" (RFC 8615) is the exception.
+bool hidden(std::string_view rel) {
+  while (!rel.empty()) {
+    const auto slash = rel.find('/');
+    const auto seg = rel.substr(0, slash);
+    if (!seg.empty() && seg.front() == '.' && seg != "." && seg != ".well-known") return true;
+    if (slash == std::string_view::npos) break;
+    rel.remove_prefix(slash + 1);
+  }
+  return false;
 }
 
 std::string_view content_type(std::string_view name) {
@@ -139,6 +200,8 @@ StaticFiles::StaticFiles(const std::string& root, std::string cache_control,
   if (root_fd_ < 0) throw std::runtime_error("static root '" + root + "': " + std::strerror(errno));
 }
 
+void StaticFiles::always_block_for_test(bool on) { g_always_block = on; }
+
 StaticFiles::~StaticFiles() {
   if (root_fd_ >= 0) ::close(root_fd_);
 }
@@ -163,6 +226,37 @@ bool StaticFiles::fingerprinted(std::string_view name) {
   return false;
 }
 
+// Reads up to `want` bytes at `offset`: inline while the page cache has them (preadv2
+// RWF_NOWAIT), the rest on the file pool. Fewer bytes only at the end of the file.
+static boost::asio::awaitable<std::size_t> read_at(int fd, char* buf, std::size_t want,
+                                                   std::uint64_t offset) {
+  std::size_t got = 0;
+  while (got < want && !g_always_block.load(std::memory_order_relaxed)) {
+    iovec iov{buf + got, want - got};
+    const auto n = ::preadv2(fd, &iov, 1, static_cast<off_t>(offset + got), RWF_NOWAIT);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) co_return got;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EOPNOTSUPP) break;  // not cached (or no RWF_NOWAIT here)
+    co_return got;
+  }
+  if (got == want) co_return got;
+  auto job = [fd, buf, want, offset, got]() mutable {
+    while (got < want) {
+      const auto n = ::pread(fd, buf + got, want - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    return got;
+  };
+  auto r = co_await file_pool().run(std::move(job));
+  co_return r ? *r : got;
+}
+
 boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
   const auto& req = ex.request();
   if (req.method != http::Verb::get && req.method != http::Verb::head) {
@@ -178,27 +272,54 @@ boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
     co_return;
   }
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
-  if (rel.empty()) rel = ".";
-  Fd f;
-  f.fd = open_beneath(root_fd_, rel);
-  struct stat st {};
-  if (f.fd >= 0 && ::fstat(f.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    Fd dir{f.fd};
-    f.fd = -1;
-    f.fd = open_beneath(dir.fd, "index.html");
-    rel += "/index.html";
-    if (f.fd >= 0 && ::fstat(f.fd, &st) != 0) st = {};
+  if (hidden(rel)) {
+    ex.respond_error(404, "not_found", "no such file");
+    co_return;
   }
+  const bool trailing_slash = rel.empty() || rel.back() == '/';
+  if (rel.empty()) rel = ".";
+  Opened f = open_path(root_fd_, rel, /*cached_only=*/true);
+  if (f.would_block) {
+    auto job = [root = root_fd_, rel] { return open_path(root, rel, false); };
+    auto r = co_await file_pool().run(std::move(job));
+    if (!r) {
+      const http::Header retry[] = {{"Retry-After", "1"}};
+      ex.respond_error(503, "busy", "file reads are queued too deep; try again", retry);
+      co_return;
+    }
+    f = *r;
+  }
+  Fd owned{f.fd};
+  if (f.directory && !trailing_slash) {
+    // nginx's answer for a directory named without its slash: relative links in its index
+    // would resolve against the parent otherwise.
+    std::string location(ex.path());
+    location += '/';
+    if (req.target.find('?') != std::string_view::npos) {
+      location += '?';
+      location += req.query();
+    }
+    const http::Header where[] = {{"Location", location}};
+    ex.respond(301, "text/plain", "moved to " + location + "\n", where);
+    co_return;
+  }
+  if (f.directory) rel += "/index.html";
+  const struct stat& st = f.st;
   if (f.fd < 0 || !S_ISREG(st.st_mode)) {
-    // Missing, outside the root, or not a regular file: all look the same from outside.
+    // Missing, outside the root, or not a regular file (a FIFO, a device): all look the same
+    // from outside.
     ex.respond_error(404, "not_found", "no such file");
     co_return;
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  char etag_buf[48];
-  const int etag_len = std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx\"",
-                                     static_cast<unsigned long long>(st.st_mtim.tv_sec),
-                                     static_cast<unsigned long long>(size));
+  // Inode, modification time to the nanosecond and size: a file rewritten within the same
+  // second, or replaced by another of the same size, gets a new ETag.
+  char etag_buf[80];
+  const int etag_len = std::snprintf(
+      etag_buf, sizeof etag_buf, "\"%llx-%llx.%lx-%llx\"",
+      static_cast<unsigned long long>(st.st_ino),
+      static_cast<unsigned long long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec),
+      static_cast<unsigned long long>(size));
   const std::string_view etag(etag_buf, static_cast<std::size_t>(etag_len));
   const std::string last_modified = http_date(st.st_mtim.tv_sec);
   const std::string_view cache = fingerprinted(rel)
@@ -250,35 +371,26 @@ boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
   }
   headers.push_back({"Content-Type", content_type(rel)});
 
-  // Small files go out with the head in one write; larger ones follow in 64 KiB pieces.
+  // Small files go out with the head in one write; larger ones follow in 64 KiB pieces. A
+  // file that shrank underneath sends what there is, then the close shows it.
   constexpr std::size_t kPiece = 64 * 1024;
   std::string buf;
   buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(length, kPiece)));
   std::uint64_t sent = 0;
-  auto read_piece = [&](std::size_t want) -> std::string_view {
-    std::size_t got = 0;
-    while (got < want) {
-      const auto n =
-          ::pread(f.fd, buf.data() + got, want - got, static_cast<off_t>(offset + sent + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // shrank underneath us: send what there is, then the close shows it
-      got += static_cast<std::size_t>(n);
-    }
-    return {buf.data(), got};
-  };
   const bool body = req.method != http::Verb::head;
-  std::string_view first =
-      body && length > 0
-          ? read_piece(static_cast<std::size_t>(std::min<std::uint64_t>(length, kPiece)))
-          : std::string_view{};
+  std::string_view first;
+  if (body && length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, kPiece));
+    first = std::string_view(buf.data(), co_await read_at(f.fd, buf.data(), want, offset));
+  }
   if (auto ec = co_await ex.start_response(status, headers, length, first)) co_return;
   sent += first.size();
   while (body && sent < length) {
-    const auto piece =
-        read_piece(static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, kPiece)));
-    if (piece.empty()) break;
-    if (auto ec = co_await ex.write_body(piece)) co_return;
-    sent += piece.size();
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, kPiece));
+    const auto got = co_await read_at(f.fd, buf.data(), want, offset + sent);
+    if (got == 0) break;
+    if (auto ec = co_await ex.write_body(std::string_view(buf.data(), got))) co_return;
+    sent += got;
   }
   co_await ex.end_response();
 }

@@ -235,8 +235,20 @@ error_code ClientConnection::wait_outcome(error_code ec) {
 
 awaitable<error_code> ClientConnection::wait_writable() {
   watchdog_->set(std::min(clock_type::now() + options_.send_timeout, total_deadline_));
-  auto [ec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
-  co_return wait_outcome(ec);
+  if (!watch_response_) {
+    auto [ec] = co_await handle_->wait_writable(asio::as_tuple(asio::use_awaitable));
+    co_return wait_outcome(ec);
+  }
+  for (;;) {
+    auto [ec, which] = co_await poller_.wait_either(*handle_, true, *handle_, false,
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec || which == 0) co_return wait_outcome(ec);
+    if (response_waiting()) {  // the server answered: stop sending
+      watchdog_->clear();
+      co_return make_error_code(asio::error::operation_aborted);
+    }
+    // A readable flag left from before, now cleared by the read that found nothing.
+  }
 }
 
 bool ClientConnection::response_waiting(bool after_send_error) {

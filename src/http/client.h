@@ -110,6 +110,11 @@ class ClientConnection {
   // that answers before the whole body arrived (401, 413) is answered from this.
   // after_send_error: a send just failed; read even before the Poller reports the socket.
   bool response_waiting(bool after_send_error = false);
+  // While on, a write that must wait for room also ends when the server starts answering:
+  // it returns operation_aborted and response_waiting() is true (an upstream that refused a
+  // body and stopped reading it).
+  void watch_response_while_sending(bool on) { watch_response_ = on; }
+  core::Poller::Handle& poller_handle() { return *handle_; }
   // The exchange ended early (a request not sent whole, an abandoned response): never pool.
   void no_reuse() { failed_ = true; }
   // Ends the wait in progress (it completes with operation_aborted) and keeps the connection
@@ -152,6 +157,7 @@ class ClientConnection {
   bool failed_ = false;
   bool got_bytes_ = false;
   bool sent_any_ = false;
+  bool watch_response_ = false;
   bool head_read_ = false;
   std::string pending_;  // unwritten tail after try_write
 };

@@ -12,13 +12,30 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/blocking_pool.h"
+
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <optional>
 
 namespace tenx::http {
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
+
+namespace {
+// statvfs can hang (a dead NFS mount): it runs here, off the event loop. One thread: a check
+// stuck in the kernel holds only itself and the checks queued behind it, which time out.
+core::BlockingPool& disk_check_pool() {
+  static core::BlockingPool pool(1, 64);
+  return pool;
+}
+std::atomic<int (*)(const char*, struct statvfs*)> g_statvfs{&::statvfs};
+}  // namespace
+
+void HealthChecks::set_statvfs_for_test(int (*fn)(const char*, struct statvfs*)) {
+  g_statvfs = fn ? fn : &::statvfs;
+}
 
 void HealthChecks::add(std::string name, std::chrono::milliseconds timeout, HealthCheck check) {
   checks_.push_back({std::move(name), timeout, std::move(check)});
@@ -117,10 +134,17 @@ Handler HealthChecks::handler() const {
 
 HealthCheck HealthChecks::disk_space(std::string path, std::uint64_t min_free_bytes) {
   return [path = std::move(path), min_free_bytes]() -> asio::awaitable<CheckResult> {
-    struct statvfs st {};
-    if (::statvfs(path.c_str(), &st) != 0)
-      co_return CheckResult{false, "cannot stat filesystem of " + path};
-    const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    auto job = [path] {
+      struct statvfs st {};
+      const int rc = g_statvfs.load()(path.c_str(), &st);
+      return rc == 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.f_bavail) *
+                                                    st.f_frsize)
+                     : std::nullopt;
+    };
+    auto r = co_await disk_check_pool().run(std::move(job));
+    if (!r) co_return CheckResult{false, "the disk check is still busy with an earlier one"};
+    if (!*r) co_return CheckResult{false, "cannot stat filesystem of " + path};
+    const std::uint64_t free = **r;
     co_return CheckResult{free >= min_free_bytes, fmt::format("{} MiB free (minimum {} MiB)",
                                                               free >> 20, min_free_bytes >> 20)};
   };

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+struct statvfs;
+
 namespace tenx::http {
 
 struct CheckResult {
@@ -47,8 +49,11 @@ class HealthChecks {
   // A handler that keeps a copy of these checks.
   Handler handler() const;
 
-  // Passes while the filesystem holding `path` has at least min_free_bytes available.
+  // Passes while the filesystem holding `path` has at least min_free_bytes available. statvfs
+  // runs on a one-thread blocking pool, never on the event loop (it can hang on a dead mount).
   static HealthCheck disk_space(std::string path, std::uint64_t min_free_bytes);
+  // Replaces statvfs (null restores it).
+  static void set_statvfs_for_test(int (*fn)(const char*, struct statvfs*));
   // Passes while the resident set is below max_rss_bytes.
   static HealthCheck memory(std::uint64_t max_rss_bytes);
 

@@ -137,6 +137,7 @@ class Connection : public ConnectionHook {
   void respond(Exchange& ex, unsigned status, std::string_view content_type, std::string_view body,
                std::span<const Header> headers);
   awaitable<Result<std::string_view>> read_body_some(Exchange& ex);
+  awaitable<bool> wait_body_or_readable(Exchange& ex, core::Poller::Handle& other);
   awaitable<error_code> start_response(Exchange& ex, unsigned status,
                                        std::span<const Header> headers,
                                        std::optional<std::uint64_t> content_length,
@@ -505,8 +506,25 @@ void Connection::respond(Exchange& ex, unsigned status, std::string_view content
   }
 }
 
+awaitable<bool> Connection::wait_body_or_readable(Exchange& ex, core::Poller::Handle& other) {
+  if (parser_.done() || !in_.empty() || handle_->readable() || ex.body_io_error_ ||
+      ex.body_error_ != ParseError::none)
+    co_return false;
+  watchdog_->set(clock_type::now() + shared_.options.limits.body_timeout);
+  auto [ec, which] = co_await thread_.poller->wait_either(*handle_, false, other, false,
+                                                          asio::as_tuple(asio::use_awaitable));
+  watchdog_->clear();
+  if (watchdog_->fired()) {  // the body timeout passed while waiting: read_body_some says so
+    ex.body_io_error_ = make_error_code(core::Errc::timeout);
+    broken_ = true;
+    co_return false;
+  }
+  co_return !ec && which == 1;
+}
+
 awaitable<Result<std::string_view>> Connection::read_body_some(Exchange& ex) {
   if (ex.body_error_ != ParseError::none) co_return make_error_code(core::Errc::bad_input);
+  if (ex.body_io_error_) co_return ex.body_io_error_;
   const auto& req = parser_.head();
   if (req.expect_continue && !continue_sent_ && ex.status_ == 0 && !parser_.done()) {
     continue_sent_ = true;
@@ -1011,6 +1029,10 @@ std::optional<std::string_view> Exchange::param(std::string_view name) const {
 
 awaitable<Result<std::string_view>> Exchange::read_body_some() {
   return conn_.read_body_some(*this);
+}
+
+awaitable<bool> Exchange::wait_body_or_readable(core::Poller::Handle& other) {
+  return conn_.wait_body_or_readable(*this, other);
 }
 
 awaitable<error_code> Exchange::read_body(std::string& out) {

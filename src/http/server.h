@@ -115,6 +115,10 @@ class Exchange {
   // valid until the next call. Errors: Errc::limit_exceeded (over max_body_bytes),
   // Errc::bad_input (bad framing), Errc::timeout, or the socket's error.
   boost::asio::awaitable<Result<std::string_view>> read_body_some();
+  // Waits until the client sends more of the body or `other` (a socket on this loop: the
+  // proxy's upstream) becomes readable, whichever is first, within the body timeout. True if
+  // `other` was first (false: read the body; it may also hold an error to report).
+  boost::asio::awaitable<bool> wait_body_or_readable(core::Poller::Handle& other);
   // Appends the whole body to out (bounded by max_body_bytes).
   boost::asio::awaitable<error_code> read_body(std::string& out);
   bool body_done() const;

@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <future>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -543,6 +544,33 @@ TEST(Server, ReportsCheckSlowerThanItsTimeoutAsFailed) {
   EXPECT_NE(json_str(*resp, {"checks", "slow", "message"}).find("timed out"), std::string::npos)
       << resp->body;
   EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Server, AHangingDiskCheckDoesNotHoldTheLoop) {
+  // statvfs stuck on a dead mount: the loop must go on serving while it hangs.
+  static std::promise<void>* release = nullptr;
+  std::promise<void> p;
+  release = &p;
+  HealthChecks::set_statvfs_for_test([](const char*, struct statvfs*) {
+    release->get_future().wait();
+    return -1;
+  });
+  HealthChecks health;
+  health.add("disk", 100ms, HealthChecks::disk_space("/", 0));
+  Router r;
+  r.get("/health", health.handler());
+  r.get("/hello", hello);
+  TestServer s(Router::into_handler(std::move(r)));
+  auto resp = fetch(s, Verb::get, "/health");  // the check times out; statvfs still hangs
+  auto hello_resp = fetch(s, Verb::get, "/hello");
+  p.set_value();
+  HealthChecks::set_statvfs_for_test(nullptr);
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 503u);
+  EXPECT_NE(json_str(*resp, {"checks", "disk", "message"}).find("timed out"), std::string::npos)
+      << resp->body;
+  ASSERT_TRUE(hello_resp) << hello_resp.error().message();
+  EXPECT_EQ(hello_resp->body, "hello");
 }
 
 TEST(Server, MetricsCountRequestsPerRouteAndStatus) {

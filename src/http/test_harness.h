@@ -222,6 +222,15 @@ inline asio::awaitable<Result<ClientResponse>> send(Client& client, tcp::endpoin
   co_return co_await client.request(ep, req);
 }
 
+// GET `target` from `s` on a client of its own, waiting on the test thread.
+inline Result<ClientResponse> get_once(TestServer& s, std::string target) {
+  const auto ep = s.endpoint();
+  return s.on_loop([ep, target]() -> asio::awaitable<Result<ClientResponse>> {
+    Client client(co_await asio::this_coro::executor);
+    co_return co_await send(client, ep, Verb::get, target);
+  });
+}
+
 // What a hand-framed exchange over a ClientConnection produced.
 struct StreamedExchange {
   std::string error;  // the step that failed and why, or "" when the exchange went through

@@ -430,6 +430,7 @@ awaitable<Proxy::Sent> Proxy::send_with_body(http::Exchange& ex, http::ClientCon
                                              std::string_view head) const {
   const bool chunked = ex.request().chunked;
   Sent out;
+  conn.watch_response_while_sending(true);
   const std::string_view parts[] = {head};
   out.upstream = co_await conn.write(parts);
   while (!out.upstream) {
@@ -437,6 +438,8 @@ awaitable<Proxy::Sent> Proxy::send_with_body(http::Exchange& ex, http::ClientCon
       out.answered_early = true;
       break;
     }
+    // Waiting for the client, watch the upstream too: it may answer before the body is whole.
+    if (co_await ex.wait_body_or_readable(conn.poller_handle())) continue;
     auto piece = co_await ex.read_body_some();
     if (!piece) {
       out.client_failed = true;
@@ -463,6 +466,7 @@ awaitable<Proxy::Sent> Proxy::send_with_body(http::Exchange& ex, http::ClientCon
     }
     if (piece->empty()) break;
   }
+  conn.watch_response_while_sending(false);
   co_return out;
 }
 
