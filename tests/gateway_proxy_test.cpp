@@ -336,6 +336,66 @@ TEST_F(GatewayProxy, AbsoluteFormTargetSendsTheRoutedAuthorityAsHost) {
   EXPECT_THAT(field_values(head, "Host"), ElementsAre("routed.example.test"));
 }
 
+// ---- protocol upgrades (WebSocket) ----
+
+TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
+  std::atomic<bool> upstream_saw_close{false};
+  // Answers 101, then echoes every byte upper-cased, so the test sees each round trip.
+  RawUpstream echo([&](RawUpstream::Conn& c) {
+    const auto head = c.read_head();
+    if (!head) return;
+    c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "\r\nhello from upstream|");
+    while (auto bytes = c.read_some()) {
+      for (auto& ch : *bytes) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (!c.write(*bytes)) return;
+    }
+    upstream_saw_close = true;
+  });
+  start_gateway(gateway_toml(pool_toml("ws", {quoted(echo.address())})));
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.send("GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                       "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly bytes|"));
+    const auto r = c.read_response(/*head_request=*/true);
+    ASSERT_TRUE(r) << c.last_error();
+    EXPECT_EQ(r->status, 101);
+    EXPECT_EQ(r->header("Upgrade"), "websocket");
+    EXPECT_TRUE(r->connection_has("upgrade"));
+    EXPECT_TRUE(c.read_through("hello from upstream|")) << c.last_error();
+    EXPECT_TRUE(c.read_through("EARLY BYTES|")) << "bytes sent with the head were lost";
+    for (int i = 0; i < 3; ++i) {
+      const auto msg = fmt::format("message {}|", i);
+      ASSERT_TRUE(c.send(msg));
+      auto upper = msg;
+      for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      EXPECT_TRUE(c.read_through(upper)) << msg;
+    }
+  }  // the client closes: the upstream side of the tunnel closes too
+  const auto deadline = clock_type::now() + 5s;
+  while (!upstream_saw_close && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(upstream_saw_close);
+  EXPECT_EQ(sample(gateway_metrics(), "gateway_upgrades_total{pool=\"ws\"}"), 1);
+}
+
+TEST_F(GatewayProxy, UpgradeTheUpstreamDeclinesIsAnOrdinaryResponse) {
+  RawUpstream plain(echo_script);  // answers 200 with what it got
+  start_gateway(gateway_toml(pool_toml("p", {quoted(plain.address())})));
+  RawClient c(port_);
+  ASSERT_TRUE(c.send("GET /x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n\r\n"));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("Upgrade: websocket"));
+  // Still HTTP: a second request on the connection is answered.
+  ASSERT_TRUE(c.send(get_request("/y")));
+  const auto again = c.read_response();
+  ASSERT_TRUE(again) << c.last_error();
+  EXPECT_EQ(again->status, 200);
+}
+
 // ---- paths are normalised before routing ----
 
 TEST_F(GatewayProxy, EverySpellingOfAPathMeetsItsRoute) {

@@ -59,6 +59,14 @@ TEST_F(HttpLimits, HeaderOverMaxHeaderBytesIs431ThenClose) {
   expect_refusal(c, 431, "header_too_large");
 }
 
+TEST_F(HttpLimits, RequestTargetOverTheLimitIs414ThenClose) {
+  start({"server.max_header_bytes=1024"});
+  RawClient c(port_);
+  ASSERT_TRUE(c.ok());
+  c.send(get_request("/hello?q=" + std::string(2000, 'a')));
+  expect_refusal(c, 414, "uri_too_long");
+}
+
 TEST_F(HttpLimits, HeaderJustUnderMaxHeaderBytesIsServed) {
   start({"server.max_header_bytes=1024"});
   RawClient c(port_);

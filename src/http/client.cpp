@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace tenx::http {
 namespace asio = boost::asio;
@@ -361,6 +362,20 @@ awaitable<Result<std::string_view>> ClientConnection::read_body_some() {
     }
     if (ec) co_return ec;
   }
+}
+
+Result<std::string_view> ClientConnection::try_raw_read() {
+  failed_ = true;  // a tunnelled connection is never pooled
+  in_.consume(std::exchange(raw_taken_, 0));
+  if (in_.empty()) {
+    in_.clear();
+    error_code ec;
+    if (!try_fill(ec)) return std::string_view{};
+    if (ec) return ec;
+  }
+  const auto v = in_.readable();
+  raw_taken_ = v.size();
+  return v;
 }
 
 // ---- Client ----

@@ -102,6 +102,9 @@ class ClientConnection {
   boost::asio::awaitable<Result<const ResponseHead*>> read_head(bool head_request);
   // Next body piece; empty at the end. Valid until the next call.
   boost::asio::awaitable<Result<std::string_view>> read_body_some();
+  // After a 101 answer: raw bytes from the server now (those that followed the head first),
+  // without waiting; empty when none, Errc::closed once it closed. Valid until the next call.
+  Result<std::string_view> try_raw_read();
 
   // Deadline for the exchange under way (no wait goes past it); time_point::max() for none.
   void set_total_deadline(std::chrono::steady_clock::time_point t) { total_deadline_ = t; }
@@ -158,6 +161,7 @@ class ClientConnection {
   bool got_bytes_ = false;
   bool sent_any_ = false;
   bool watch_response_ = false;
+  std::size_t raw_taken_ = 0;  // bytes of in_ handed out by the last try_raw_read
   bool head_read_ = false;
   std::string pending_;  // unwritten tail after try_write
 };

@@ -57,6 +57,26 @@ std::string_view RequestHead::path() const {
   return q == std::string_view::npos ? t : t.substr(0, q);
 }
 
+void split_tokens(std::string_view list, std::vector<std::string_view>& out) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto tok = list.substr(0, comma);
+    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+    if (!tok.empty()) out.push_back(tok);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+  }
+}
+
+bool field_has_token(const HeaderList& headers, Field id, std::string_view token) {
+  std::vector<std::string_view> tokens;
+  for (const auto& h : headers)
+    if (h.id == id) split_tokens(h.value, tokens);
+  for (const auto t : tokens)
+    if (iequals(t, token)) return true;
+  return false;
+}
+
 std::string_view RequestHead::authority() const {
   if (auto abs = split_absolute(target)) return abs->first;
   return headers.find(Field::host).value_or(std::string_view{});

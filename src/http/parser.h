@@ -66,6 +66,9 @@ class MessageParser {
   void put_eof(boost::system::error_code& ec);
 
   bool got_some() const;
+  // The bytes of the head consumed so far (all of it once refused): for telling a request
+  // line that is too long (414) from too many fields (431).
+  std::string_view seen_head() const { return storage_; }
   bool header_done() const;
   bool done() const;
   bool need_eof() const;

@@ -138,6 +138,10 @@ class Connection : public ConnectionHook {
                std::span<const Header> headers);
   awaitable<Result<std::string_view>> read_body_some(Exchange& ex);
   awaitable<bool> wait_body_or_readable(Exchange& ex, core::Poller::Handle& other);
+  awaitable<error_code> accept_upgrade(Exchange& ex, std::span<const Header> headers);
+  Result<std::string_view> try_tunnel_read();
+  awaitable<error_code> tunnel_write(std::string_view bytes);
+  awaitable<int> tunnel_wait(core::Poller::Handle& other, std::chrono::milliseconds idle);
   awaitable<error_code> start_response(Exchange& ex, unsigned status,
                                        std::span<const Header> headers,
                                        std::optional<std::uint64_t> content_length,
@@ -157,6 +161,8 @@ class Connection : public ConnectionHook {
   bool peer_sent_more();
   // Stops sending and reads and drops what the client still sends (bounded): see server.h.
   awaitable<void> linger();
+  // 414 when the request line alone is over the header limit, else 431.
+  awaitable<void> reject_oversized_head();
   bool decide_keep_alive(Exchange& ex);
   void write_head(Exchange& ex, unsigned status, std::string_view content_type,
                   std::span<const Header> headers, std::optional<std::uint64_t> content_length,
@@ -198,6 +204,7 @@ class Connection : public ConnectionHook {
   bool broken_ = false;   // the byte stream can no longer be trusted: close after this request
   bool writing_ = false;  // a write is suspended on writability: out_ must not be touched
   bool flush_posted_ = false;
+  std::size_t tunnel_taken_ = 0;  // bytes of in_ handed out by the last try_tunnel_read
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // The last request's metric series, reused while its method, route and status repeat (a
   // keep-alive client mostly asks the same route): two label lookups saved per request.
@@ -378,6 +385,28 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
   if (status != 408) co_await linger();
 }
 
+awaitable<void> Connection::reject_oversized_head() {
+  // A request line that alone is over the limit is a target too long (RFC 9110 §15.5.15).
+  const auto max = shared_.options.limits.max_header_bytes;
+  const std::string limit = std::to_string(max);
+  // The head so far: what the parser consumed (all of it once it refused), then the buffer.
+  std::size_t line = 0;
+  bool line_ended = false;
+  for (const auto part : {parser_.seen_head(), in_.readable()}) {
+    const auto nl = part.find('\n');
+    line += nl == std::string_view::npos ? part.size() : nl;
+    if (nl != std::string_view::npos) {
+      line_ended = true;
+      break;
+    }
+  }
+  if (!line_ended || line > max) {
+    co_await reject(414, "uri_too_long", "request target exceeds " + limit + " bytes");
+  } else {
+    co_await reject(431, "header_too_large", "request header fields exceed " + limit + " bytes");
+  }
+}
+
 awaitable<void> Connection::linger() {
   if (fd_ < 0) co_return;
   ::shutdown(fd_, SHUT_WR);
@@ -504,6 +533,66 @@ void Connection::respond(Exchange& ex, unsigned status, std::string_view content
       if (with_body && !body.empty()) o->on_response_body(body);
     }
   }
+}
+
+awaitable<error_code> Connection::accept_upgrade(Exchange& ex, std::span<const Header> headers) {
+  if (ex.status_ != 0) {
+    TENX_BUG(false, "an upgrade accepted after a response started");
+    co_return make_error_code(core::Errc::internal);
+  }
+  ex.status_ = 101;
+  ex.upgraded_ = true;
+  keep_alive_ = false;
+  const std::size_t before = out_.size();
+  append_status_block(101);
+  for (const auto& h : headers) {
+    if (has_crlf(h.name) || has_crlf(h.value) || h.name.empty()) continue;
+    out_ += h.name;
+    out_ += ": "sv;
+    out_ += h.value;
+    out_ += "\r\n"sv;
+  }
+  out_ += "\r\n"sv;
+  ex.bytes_sent_ += out_.size() - before;
+  co_return co_await flush();
+}
+
+Result<std::string_view> Connection::try_tunnel_read() {
+  in_.consume(std::exchange(tunnel_taken_, 0));
+  if (in_.empty()) {
+    in_.clear();
+    if (!in_.reserve(kReadChunk, std::max<std::size_t>(in_.capacity(), kReadChunk)))
+      return make_error_code(core::Errc::limit_exceeded);
+    boost::system::error_code ec;
+    switch (read_ready(fd_, *handle_, in_, ec)) {
+      case IoStatus::ok:
+        break;
+      case IoStatus::again:
+        return std::string_view{};
+      case IoStatus::eof:
+        return make_error_code(core::Errc::closed);
+      case IoStatus::error:
+        return ec;
+    }
+  }
+  const auto v = in_.readable();
+  tunnel_taken_ = v.size();
+  return v;
+}
+
+awaitable<error_code> Connection::tunnel_write(std::string_view bytes) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  co_return co_await write_iov(&iov, 1);
+}
+
+awaitable<int> Connection::tunnel_wait(core::Poller::Handle& other, std::chrono::milliseconds idle) {
+  if (handle_->readable() || in_.size() > tunnel_taken_) co_return 0;
+  watchdog_->set(clock_type::now() + idle);
+  auto [ec, which] = co_await thread_.poller->wait_either(*handle_, false, other, false,
+                                                          asio::as_tuple(asio::use_awaitable));
+  watchdog_->clear();
+  if (ec || watchdog_->fired()) co_return -1;
+  co_return which;
 }
 
 awaitable<bool> Connection::wait_body_or_readable(Exchange& ex, core::Poller::Handle& other) {
@@ -770,9 +859,7 @@ awaitable<void> Connection::run() {
         if (ec && ec != boost::beast::http::error::need_more) {
           switch (parser_.classify(ec)) {
             case ParseError::header_too_large:
-              co_await reject(431, "header_too_large",
-                              "request header fields exceed " +
-                                  std::to_string(limits.max_header_bytes) + " bytes");
+              co_await reject_oversized_head();
               break;
             case ParseError::body_too_large:
               co_await reject(
@@ -798,7 +885,7 @@ awaitable<void> Connection::run() {
       const bool partial = !in_.empty() || parser_.got_some();
       if (thread_.draining && !partial) co_return shutdown();
       if (!in_.reserve(kReadChunk, limits.max_header_bytes + 2 * kReadChunk)) {
-        co_await reject(431, "header_too_large", "request header fields too large");
+        co_await reject_oversized_head();
         co_return shutdown();
       }
       if (partial && header_deadline == clock_type::time_point{})
@@ -896,7 +983,7 @@ awaitable<void> Connection::run() {
         }
       }
     }
-    bool keep = keep_alive_ && !broken_ && !ex.close_;
+    bool keep = keep_alive_ && !broken_ && !ex.close_ && !ex.upgraded_;
     if (keep && !parser_.done()) {
       if (co_await flush())
         keep = false;
@@ -1029,6 +1116,23 @@ std::optional<std::string_view> Exchange::param(std::string_view name) const {
 
 awaitable<Result<std::string_view>> Exchange::read_body_some() {
   return conn_.read_body_some(*this);
+}
+
+bool Exchange::upgrade_requested() const {
+  const auto& req = conn_.request();
+  return !req.has_body() && req.headers.find(Field::upgrade) &&
+         field_has_token(req.headers, Field::connection, "upgrade");
+}
+
+awaitable<error_code> Exchange::accept_upgrade(std::span<const Header> headers) {
+  return conn_.accept_upgrade(*this, headers);
+}
+Result<std::string_view> Exchange::try_tunnel_read() { return conn_.try_tunnel_read(); }
+awaitable<error_code> Exchange::tunnel_write(std::string_view bytes) {
+  return conn_.tunnel_write(bytes);
+}
+awaitable<int> Exchange::tunnel_wait(core::Poller::Handle& other, std::chrono::milliseconds idle) {
+  return conn_.tunnel_wait(other, idle);
 }
 
 awaitable<bool> Exchange::wait_body_or_readable(core::Poller::Handle& other) {

@@ -156,6 +156,23 @@ class Exchange {
   // Counted and logged with status 499 (nginx's "client closed request").
   void abandon() { abandoned_ = true; }
 
+  // ---- protocol upgrade (RFC 9110 §7.8: WebSocket and the like) ----
+  // The request asks to switch protocols: an Upgrade field, `upgrade` among its Connection
+  // tokens, and no body.
+  bool upgrade_requested() const;
+  // Answers 101 Switching Protocols with `headers` (Upgrade and Connection: upgrade are the
+  // caller's to include) and turns the connection into a byte tunnel: from here try_tunnel_read
+  // / tunnel_write move raw bytes, and the connection closes when the handler returns.
+  boost::asio::awaitable<error_code> accept_upgrade(std::span<const Header> headers);
+  // Bytes from the client now (those that followed the request head first), without waiting:
+  // empty when none; Errc::closed once the client has closed. Valid until the next call.
+  Result<std::string_view> try_tunnel_read();
+  boost::asio::awaitable<error_code> tunnel_write(std::string_view bytes);
+  // Waits up to `idle` for the client or `other` (on this loop) to become readable: 0 the
+  // client, 1 other, -1 neither in time (or the wait was cancelled: a drain).
+  boost::asio::awaitable<int> tunnel_wait(core::Poller::Handle& other,
+                                          std::chrono::milliseconds idle);
+
   bool responded() const { return status_ != 0; }
   unsigned status() const { return status_; }
   std::uint64_t bytes_sent() const { return bytes_sent_; }
@@ -204,6 +221,7 @@ class Exchange {
   bool stream_ended_ = false;
   bool client_gone_ = false;
   bool abandoned_ = false;
+  bool upgraded_ = false;
   std::optional<std::uint64_t> stream_left_;
   ParseError body_error_ = ParseError::none;
   error_code body_io_error_;  // the socket failed or timed out while the body was read

@@ -37,6 +37,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace tenx::e2e {
 
@@ -280,6 +281,12 @@ class RawUpstream {
       std::string body = buf_.substr(0, size);
       buf_.erase(0, size);
       return body;
+    }
+
+    // Whatever bytes come next (after a head: a tunnelled protocol's data); nullopt at close.
+    std::optional<std::string> read_some() {
+      if (buf_.empty() && !fill()) return std::nullopt;
+      return std::exchange(buf_, {});
     }
 
     bool write(std::string_view bytes) {

@@ -246,6 +246,15 @@ std::optional<Response> RawClient::read_response(bool head_request) {
   return r;
 }
 
+std::optional<std::string> RawClient::read_through(std::string_view needle) {
+  std::size_t at;
+  while ((at = buf_.find(needle)) == std::string::npos)
+    if (fill() != Fill::ok) return std::nullopt;
+  std::string out = buf_.substr(0, at + needle.size());
+  buf_.erase(0, at + needle.size());
+  return out;
+}
+
 std::string RawClient::read_to_close() {
   while (fill() == Fill::ok) {
   }

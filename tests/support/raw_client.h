@@ -48,6 +48,9 @@ class RawClient {
   // its headers say. nullopt on timeout, connection close before a whole response, or
   // unparseable bytes; last_error() says which.
   std::optional<Response> read_response(bool head_request = false);
+  // Reads until the unread bytes hold `needle` (a tunnelled protocol's data), then returns and
+  // drops them up to and including it; nullopt on close or timeout first.
+  std::optional<std::string> read_through(std::string_view needle);
   // Reads until the server closes (or the timeout passes) and returns all unread bytes.
   std::string read_to_close();
   // True when the server closes the connection (orderly close or reset) within `within`

@@ -40,18 +40,8 @@ bool dropped_response_field(const http::HeaderView& h) {
 // Tokens of every Connection field (names of more hop-by-hop fields).
 void connection_tokens(const http::HeaderList& headers, std::vector<std::string_view>& out) {
   out.clear();
-  for (const auto& h : headers) {
-    if (h.id != http::Field::connection) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      const auto comma = v.find(',');
-      auto tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (!tok.empty()) out.push_back(tok);
-      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
-    }
-  }
+  for (const auto& h : headers)
+    if (h.id == http::Field::connection) http::split_tokens(h.value, out);
 }
 
 bool listed(const std::vector<std::string_view>& tokens, std::string_view name) {
@@ -105,6 +95,11 @@ void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
   append_field(head, "X-Forwarded-Proto"sv, client.proto);
   if (!client.host.empty()) append_field(head, "X-Forwarded-Host"sv, client.host);
   if (!client.forwarded.empty()) append_field(head, "Forwarded"sv, client.forwarded);
+  if (ex.upgrade_requested()) {
+    // RFC 9110 §7.8: a hop that passes an upgrade on names it in its own Connection field.
+    append_field(head, "Upgrade"sv, req.headers.find(http::Field::upgrade).value_or(""));
+    append_field(head, "Connection"sv, "upgrade"sv);
+  }
   if (!client.real_ip.empty()) append_field(head, "X-Real-IP"sv, client.real_ip);
   if (req.chunked) {
     head += "Transfer-Encoding: chunked\r\n"sv;

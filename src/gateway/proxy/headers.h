@@ -10,8 +10,9 @@
 //                            forwarding fields (rewritten from ClientIdentity), the fields a
 //                            filter dropped, and Host for an absolute-form target; then the
 //                            filters' fields, Host (the routed authority, else the pool's
-//                            name), the forwarding fields, and the framing the gateway
-//                            re-encodes the body with.
+//                            name), the forwarding fields, Upgrade + `Connection: upgrade`
+//                            for a protocol upgrade (WebSocket), and the framing the
+//                            gateway re-encodes the body with.
 //   client response fields = the upstream's fields minus the hop-by-hop ones, framing,
 //                            Server and Date (the gateway's server writes its own).
 //

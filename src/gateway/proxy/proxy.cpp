@@ -80,6 +80,9 @@ struct ProxyMetrics {
   metrics::Family& panic = metrics::Registry::global().counter(
       "gateway_upstream_panic_total",
       "Requests sent to a server marked down because every server of the pool was.", {"pool"});
+  metrics::Family& tunnels = metrics::Registry::global().counter(
+      "gateway_upgrades_total", "Connections switched to another protocol (WebSocket) and tunnelled.",
+      {"pool"});
   metrics::Family& client_aborts = metrics::Registry::global().counter(
       "gateway_client_aborts_total",
       "Proxied requests whose client went away or failed first (not counted against servers).",
@@ -470,6 +473,36 @@ awaitable<Proxy::Sent> Proxy::send_with_body(http::Exchange& ex, http::ClientCon
   co_return out;
 }
 
+awaitable<void> Proxy::tunnel(http::Exchange& ex, http::ClientConnection& conn,
+                              const http::ResponseHead& head) const {
+  std::vector<std::string_view> tokens;
+  std::vector<http::Header> fields;
+  client_response_fields(head.headers, tokens, fields);
+  fields.push_back({"Upgrade", head.headers.find(http::Field::upgrade).value_or("")});
+  fields.push_back({"Connection", "upgrade"});
+  if (co_await ex.accept_upgrade(fields)) co_return;
+  auto& tunnels = ProxyMetrics::get().tunnels;
+  tunnels.series({config_.name}).inc();
+  for (;;) {
+    bool moved = false;
+    const auto from_client = ex.try_tunnel_read();
+    if (!from_client) break;
+    if (!from_client->empty()) {
+      const std::string_view parts[] = {*from_client};
+      if (co_await conn.write(parts)) break;
+      moved = true;
+    }
+    const auto from_server = conn.try_raw_read();
+    if (!from_server) break;
+    if (!from_server->empty()) {
+      if (co_await ex.tunnel_write(*from_server)) break;
+      moved = true;
+    }
+    if (moved) continue;
+    if (co_await ex.tunnel_wait(conn.poller_handle(), config_.read_timeout) < 0) break;
+  }
+}
+
 // One coroutine for the whole request, its steps plain functions or awaited only where they
 // must wait: every extra coroutine frame on this path costs about 1,100 instructions per
 // request (bench/gateway_proxy_instructions.sh).
@@ -623,6 +656,16 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       at.fail_status = rh.status;
       at.fail_message.clear();
       if (retry(at)) continue;
+    }
+
+    if (rh.status == 101) {
+      if (!ex.upgrade_requested()) {
+        note_failure(server, at, "bad_response", true, 502,
+                     fmt::format("upstream {} switched protocols unasked", sname));
+        break;
+      }
+      co_await tunnel(ex, *conn, rh);
+      co_return;
     }
 
     // 6. relay the response

@@ -25,6 +25,10 @@
 //   7. error reply       502 / 504 JSON for the last failure; 503 + Retry-After when the
 //                        pool has no server that may take requests (empty, all draining)
 //
+// Protocol upgrades (WebSocket): Upgrade and `Connection: upgrade` go upstream; a 101 answer is
+// relayed and the connection becomes a byte tunnel both ways (idle bound: read_timeout), as
+// nginx with `proxy_set_header Upgrade $http_upgrade`; any other answer is relayed as usual.
+//
 // Passive health counts only what says a server is sick: a connect failure, a reset or
 // timeout before the response head, a malformed or truncated response, and answers whose
 // status is in `fails_on` (none by default). What the client causes — a reset or a timeout
@@ -57,6 +61,7 @@ class Runtime;
 }
 namespace tenx::http {
 class ClientConnection;
+struct ResponseHead;
 }
 
 namespace tenx::gateway {
@@ -136,6 +141,10 @@ class Proxy {
   bool retry(Attempts& at) const;
   void count_client_abort() const;
   void reply_failure(http::Exchange& ex, const Attempts& at) const;
+  // After a 101 to an upgrade request: the answer relayed, then bytes both ways until either
+  // side closes or neither sends for read_timeout.
+  boost::asio::awaitable<void> tunnel(http::Exchange& ex, http::ClientConnection& conn,
+                                      const http::ResponseHead& head) const;
   // Streams the client's body after the head (requests with a body only).
   struct Sent;
   boost::asio::awaitable<Sent> send_with_body(http::Exchange& ex, http::ClientConnection& conn,
