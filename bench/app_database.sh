@@ -60,7 +60,7 @@ for ENGINE in $ENGINES; do
   "$TENX" app db bench --database "$SMALL" --runs "$RUNS" --only feed,nplus1 2>/dev/null
   "$TENX" app db bench --database "$LARGE" --runs "$RUNS" --only counts,matview,pagination,inserts 2>/dev/null | tail -n +2
   # N+1 as the client sees it: one request for 100 posts with authors.
-  "$TENX" app --listen 127.0.0.1:0 --database "$SMALL" --log-level warn >"$WORK/app.out" 2>"$WORK/app.err" & APP=$!; PIDS+=("$APP")
+  "$TENX" app --listen 127.0.0.1:0 --database "$SMALL" --demo --log-level warn >"$WORK/app.out" 2>"$WORK/app.err" & APP=$!; PIDS+=("$APP")
   for _ in $(seq 100); do grep -q listening "$WORK/app.out" && break; sleep 0.05; done
   PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/app.out" | head -1)
   LAZY=$(http_p50 "$PORT" "/api/posts/naive?per_page=100"); EAGER=$(http_p50 "$PORT" "/api/posts?per_page=100")

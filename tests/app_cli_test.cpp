@@ -55,7 +55,7 @@ TEST(AppCli, SeedsServesAndExplainsItsStatements) {
   EXPECT_THAT(again.err, HasSubstr("already holds"));
 
   TenxProcess app(
-      {"app", "--listen", "127.0.0.1:0", "--database", dir.db_url(), "--debug-headers"});
+      {"app", "--listen", "127.0.0.1:0", "--database", dir.db_url(), "--debug-headers", "--demo"});
   auto port = app.wait_listening();
   ASSERT_TRUE(port) << app.listening_line() << app.stderr_text();
 
@@ -170,6 +170,141 @@ TEST(AppCli, RefusesBadDatabaseUrls) {
   EXPECT_THAT(r.err, HasSubstr("needs a file path"));
 }
 
+TEST(AppCli, NaiveFeedIsServedOnlyInDemoMode) {
+  TempDir dir("demo");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "5", "--posts", "30"})
+                .exit_code,
+            0);
+  {
+    TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database", dir.db_url()});
+    auto port = app.wait_listening();
+    ASSERT_TRUE(port) << app.stderr_text();
+    auto naive = get(*port, "/api/posts/naive");
+    ASSERT_TRUE(naive);
+    EXPECT_EQ(naive->status, 404) << naive->body;
+    auto feed = get(*port, "/api/posts");
+    ASSERT_TRUE(feed);
+    EXPECT_EQ(feed->status, 200);
+  }
+  {
+    TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database", dir.db_url(), "--demo"});
+    auto port = app.wait_listening();
+    ASSERT_TRUE(port) << app.stderr_text();
+    auto naive = get(*port, "/api/posts/naive");
+    ASSERT_TRUE(naive);
+    EXPECT_EQ(naive->status, 200) << naive->body;
+  }
+  TempFile cfg("[app]\nlisten = \"127.0.0.1:0\"\ndatabase = \"" + dir.db_url() +
+               "\"\ndemo = true\n");
+  TenxProcess app({"app", "--config", cfg.path()});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.stderr_text();
+  auto naive = get(*port, "/api/posts/naive");
+  ASSERT_TRUE(naive);
+  EXPECT_EQ(naive->status, 200) << naive->body;
+}
+
+// An app pointed at a database that is not there says so and exits 2; it creates nothing
+// (a typo in the path must not start an empty service). `--create` (or `tenx app seed`) does.
+TEST(AppCli, MissingSqliteDatabaseIsRefusedUnlessCreateIsAsked) {
+  TempDir dir("missing");
+  const auto missing_dir = dir.path() / "no" / "such" / "dir";
+  const auto path = (missing_dir / "x.db").string();
+  TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database", "sqlite://" + path});
+  EXPECT_FALSE(app.wait_listening());
+  EXPECT_EQ(app.wait_exit(10s), 2);
+  EXPECT_THAT(app.stderr_text(), HasSubstr(path));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "no")) << "tenx app created directories";
+
+  TenxProcess created(
+      {"app", "--listen", "127.0.0.1:0", "--database", "sqlite://" + path, "--create"});
+  auto port = created.wait_listening();
+  ASSERT_TRUE(port) << created.stderr_text();
+  auto feed = get(*port, "/api/posts");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->status, 200);
+  EXPECT_TRUE(std::filesystem::exists(path));
+
+  const auto seeded_path = (dir.path() / "seeded" / "dir" / "s.db").string();
+  auto seeded = run_tenx(
+      {"app", "seed", "--database", "sqlite://" + seeded_path, "--users", "5", "--posts", "5"});
+  EXPECT_EQ(seeded.exit_code, 0) << seeded.err;
+  EXPECT_TRUE(std::filesystem::exists(seeded_path));
+}
+
+// Not on a terminal (a log file, CI), the seed writes no terminal control sequences; its
+// summary shows the documented defaults: as many likes as posts, comments half the posts.
+TEST(AppCli, SeedWritesPlainTextAndKeepsItsDocumentedDefaults) {
+  TempDir dir("seedout");
+  auto seeded =
+      run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "50", "--posts", "3000"});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  EXPECT_EQ(seeded.err.find('\r'), std::string::npos) << seeded.err;
+  EXPECT_EQ(seeded.err.find('\033'), std::string::npos) << seeded.err;
+  EXPECT_THAT(seeded.out, HasSubstr("3000 likes, 1500 comments"));
+  auto help = run_tenx({"app", "seed", "--help"});
+  EXPECT_THAT(help.out, HasSubstr("default: as many as posts"));
+  EXPECT_THAT(help.out, HasSubstr("default: half the posts"));
+}
+
+// --set takes one KEY=VALUE per occurrence (repeat the flag for more), as curl's -H does.
+TEST(AppCli, SetTakesOneValuePerOccurrence) {
+  TempDir dir("setone");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "5", "--posts", "5"})
+                .exit_code,
+            0);
+  auto r = run_tenx(
+      {"app", "--database", dir.db_url(), "--set", "app.listen=\"127.0.0.1:0\"", "app.threads=1"},
+      10s);
+  EXPECT_FALSE(r.timed_out) << "the second value was taken as a --set";
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("app.threads=1"));
+  TenxProcess app({"app", "--database", dir.db_url(), "--set", "app.listen=\"127.0.0.1:0\"",
+                   "--set", "app.debug_headers=true"});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.stderr_text();
+  auto feed = get(*port, "/api/posts");
+  ASSERT_TRUE(feed);
+  EXPECT_EQ(feed->header("X-Query-Count"), "1");
+}
+
+// The shipped scenario (examples/scenario.toml, cursor-following feed included) against a
+// real app: every answer is a 2xx, and no request fails.
+TEST(AppCli, ShippedBenchScenarioRunsCleanAgainstTheApp) {
+  TempDir dir("scenario");
+  ASSERT_EQ(run_tenx({"app", "seed", "--database", dir.db_url(), "--users", "50", "--posts", "300"})
+                .exit_code,
+            0);
+  TenxProcess app({"app", "--listen", "127.0.0.1:0", "--database", dir.db_url()});
+  auto port = app.wait_listening();
+  ASSERT_TRUE(port) << app.stderr_text();
+  const auto shipped = read_file(std::string(TENX_SOURCE_DIR) + "/examples/scenario.toml");
+  ASSERT_THAT(shipped, HasSubstr("from_response = \"next_cursor\""));
+  const std::regex base_url(R"(^base_url = "[^"]*")", std::regex::multiline);
+  ASSERT_TRUE(std::regex_search(shipped, base_url)) << shipped;
+  TempFile scenario(std::regex_replace(
+      shipped, base_url, "base_url = \"http://127.0.0.1:" + std::to_string(*port) + "\""));
+  const auto json = (dir.path() / "bench.json").string();
+  auto r = run_tenx({"bench", "-c", "2", "-n", "400", "--json", json, scenario.path()}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto results = read_file(json);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(results, m, std::regex(R"("status_codes": \{([^}]*)\})")))
+      << results;
+  const std::string codes = m[1];
+  std::int64_t answered = 0;
+  const std::regex code(R"re("(\d+)": (\d+))re");
+  for (std::sregex_iterator it(codes.begin(), codes.end(), code), end; it != end; ++it) {
+    EXPECT_EQ((*it)[1].str()[0], '2') << "status " << (*it)[1] << " x " << (*it)[2] << "\n"
+                                      << r.out;
+    answered += std::stoll((*it)[2]);
+  }
+  EXPECT_EQ(answered, 400) << results;
+  ASSERT_TRUE(std::regex_search(results, m, std::regex(R"("errors": \{[^}]*"total": (\d+))")))
+      << results;
+  EXPECT_EQ(m[1], "0") << r.out;
+}
+
 TEST(Up, StartsDatabaseAppsAndGatewayThenStopsThemAll) {
   TempDir dir("up");
   TenxProcess up({"up", "--database", dir.db_url(), "--listen", "127.0.0.1:0", "--demo-users", "40",
@@ -196,6 +331,11 @@ TEST(Up, StartsDatabaseAppsAndGatewayThenStopsThemAll) {
   auto health = get(port, "/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  // The demo stack serves the demo endpoints.
+  auto naive = get(port, "/api/posts/naive?per_page=20");
+  ASSERT_TRUE(naive);
+  EXPECT_EQ(naive->status, 200) << naive->body;
+  EXPECT_EQ(naive->header("X-N-Plus-One"), "user_by_id");
 
   ASSERT_TRUE(up.signal(SIGINT));
   EXPECT_EQ(up.wait_exit(30s), 0) << up.stderr_text();

@@ -101,6 +101,26 @@ TEST_F(BenchCli, CapacityFindsARateAndPrintsTheHeadroom) {
   EXPECT_THAT(r.out, HasSubstr("handles 8.0x today's peak"));
 }
 
+// -H takes one value, as in curl and wrk: the URL after it is the target, not a second
+// header. Repeat -H for more headers.
+TEST_F(BenchCli, HeaderTakesOneValueSoTheUrlAfterItIsTheTarget) {
+  auto r = run_tenx({"bench", "-c", "1", "-n", "20", "-H", "Accept: application/json", "-H",
+                     "X-Trace: 1", base_ + "/hello"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("200: 20\n"));
+  r = run_tenx({"bench", "capacity", "--slo", "p99=500ms", "--slo", "p50=400ms", "--step", "500ms",
+                "--max-time", "1s", "--start-rate", "50", "--max-rate", "50", "-c", "2", "-H",
+                "Accept: application/json", base_ + "/hello"},
+               30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("highest rate holding the SLO"));
+  // Two values after one -H: the second is not a header but the target (as curl reads it),
+  // so the URL after it is one argument too many.
+  r = run_tenx({"bench", "-n", "1", "-H", "A: 1", "B: 2", base_ + "/hello"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("not expected: " + base_ + "/hello"));
+}
+
 // "search took 1.3 s" -> 1.3 (-1 when the line is missing).
 double search_seconds(const std::string& out) {
   std::smatch m;

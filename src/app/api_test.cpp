@@ -111,9 +111,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     so.days = 10;
     so.now_us = kNow - 1;
     seed_ = seed_database(*db_, so);
-    ApiOptions ao;
-    ao.debug_headers = true;
-    api_ = std::make_unique<Api>(*db_, ao);
+    api_ = std::make_unique<Api>(*db_, api_options_);
     http::Router router;
     api_->add_routes(router);
     http::ServerLimits limits;
@@ -135,8 +133,12 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     return server_->on_loop([=]() -> asio::awaitable<Resp> {
       http::Client client(co_await asio::this_coro::executor);
       std::vector<http::Header> hs;
-      for (const auto& [n, v] : headers) hs.push_back({n, v});
-      if (!body.empty()) hs.push_back({"Content-Type", "application/json"});
+      bool typed = false;
+      for (const auto& [n, v] : headers) {
+        hs.push_back({n, v});
+        typed = typed || http::iequals(n, "Content-Type");
+      }
+      if (!body.empty() && !typed) hs.push_back({"Content-Type", "application/json"});
       http::ClientRequest req;
       req.method = method;
       req.target = target;
@@ -181,7 +183,13 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     return ids;
   }
 
-  DatabaseOptions db_options_;  // a derived fixture may change them in its constructor
+  // A derived fixture may change these in its constructor.
+  DatabaseOptions db_options_;
+  ApiOptions api_options_ = [] {
+    ApiOptions o;
+    o.debug_headers = true;
+    return o;
+  }();
   std::string url_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<Api> api_;
@@ -224,7 +232,13 @@ TEST_P(ApiTest, QueryCountIsConstantInPerPage) {
   EXPECT_EQ(api_->n_plus_one_detected(), 0u);
 }
 
-TEST_P(ApiTest, NPlusOneDetectorFiresOnTheNaivePath) {
+// The deliberate N+1 feed is routed in demo mode only (`tenx app --demo`, `tenx up`).
+class DemoApiTest : public ApiTest {
+ protected:
+  DemoApiTest() { api_options_.demo = true; }
+};
+
+TEST_P(DemoApiTest, NPlusOneDetectorFiresOnTheNaivePath) {
   auto r = get("/api/posts/naive?per_page=20");
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.header("X-Query-Count"), "21");
@@ -263,7 +277,7 @@ TEST_P(ApiTest, TamperedOrMalformedCursorsAre400) {
   std::string flipped = cursor;
   flipped[5] = flipped[5] == 'A' ? 'B' : 'A';
   for (const std::string& bad : {flipped, cursor.substr(1), cursor + "A", std::string("abc"),
-                                 std::string(""), std::string("%27%20OR%201%3D1%20--")}) {
+                                 std::string("%27%20OR%201%3D1%20--")}) {
     auto r = get("/api/posts?cursor=" + bad);
     EXPECT_EQ(r.status, 400u) << bad;
     EXPECT_EQ(r.doc().at("field").as_string(), "cursor");
@@ -474,6 +488,196 @@ TEST_P(ApiTest, UsersListReturnsOnlyTheFieldsAskedForInBoundedPages) {
   EXPECT_EQ(get("/api/users?after_id=-1").status, 400u);
 }
 
+// The list is public: private columns (email) are not among its fields whoever asks, and
+// asking for one is refused by name. Their owner reads them at /api/user/profile.
+TEST_P(ApiTest, UsersListRefusesPrivateFieldsNamingThem) {
+  auto who = login("erin");
+  for (const char* fields : {"email", "id,email", "username,email,bio"}) {
+    for (bool with_token : {false, true}) {
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (with_token) headers.push_back(who);
+      auto r = get(std::string("/api/users?limit=100&fields=") + fields, headers);
+      EXPECT_EQ(r.status, 400u) << fields << " -> " << r.body;
+      EXPECT_EQ(r.body.find("@example.com"), std::string::npos) << r.body;
+      if (r.status != 400u) continue;
+      EXPECT_EQ(r.doc().at("field").as_string(), "fields");
+      const std::string message(r.doc().at("message").as_string());
+      EXPECT_NE(message.find("\"email\""), std::string::npos) << message;
+    }
+  }
+  auto all = get("/api/users?limit=100&fields=id,username,avatar_url,bio,created_at");
+  ASSERT_EQ(all.status, 200u) << all.body;
+  EXPECT_EQ(all.body.find("@example.com"), std::string::npos);
+  EXPECT_EQ(get("/api/user/profile", {who}).doc().at("email").as_string(), "erin@example.com");
+}
+
+TEST_P(ApiTest, NaiveFeedIsNotRoutedOutsideDemoMode) {
+  auto r = get("/api/posts/naive?per_page=20");
+  EXPECT_EQ(r.status, 404u) << r.body;
+  EXPECT_EQ(api_->n_plus_one_detected(), 0u);
+}
+
+TEST_P(ApiTest, DraftsAreActionableOnlyByTheirAuthor) {
+  auto author = login("fay");
+  auto other = login("gus");
+  auto draft =
+      post("/api/posts", R"({"title":"draft","body":"not yet","published":false})", {author});
+  ASSERT_EQ(draft.status, 201u) << draft.body;
+  const auto id = std::to_string(draft.doc().at("id").as_int64());
+  auto like = post("/api/posts/" + id + "/like", "{}", {other});
+  EXPECT_EQ(like.status, 404u) << like.body;
+  auto comment = post("/api/posts/" + id + "/comments", R"({"body":"first"})", {other});
+  EXPECT_EQ(comment.status, 404u) << comment.body;
+  if (comment.status == 404u) {
+    EXPECT_EQ(comment.doc().at("error").as_string(), "not_found");
+  }
+  // Its author may.
+  EXPECT_EQ(post("/api/posts/" + id + "/like", "{}", {author}).status, 201u);
+  EXPECT_EQ(post("/api/posts/" + id + "/comments", R"({"body":"note to self"})", {author}).status,
+            201u);
+  // The refused ones wrote nothing.
+  for (const char* table : {"likes", "comments"}) {
+    auto n =
+        db_->exec_blocking(std::string("SELECT COUNT(*) FROM ") + table + " WHERE post_id = " + id);
+    ASSERT_TRUE(n) << table;
+    EXPECT_EQ(n->integer(0, 0), 1) << table;
+  }
+}
+
+TEST_P(ApiTest, TrendingCountsOnlyPublishedPosts) {
+  auto author = login("hal");
+  auto draft =
+      post("/api/posts", R"({"title":"secret","body":"draft","published":false})", {author});
+  ASSERT_EQ(draft.status, 201u) << draft.body;
+  const auto id = draft.doc().at("id").as_int64();
+  // Every user likes the draft just now (written directly: the API refuses likes on another
+  // user's draft), so counted, it would lead the summary.
+  const std::string now = GetParam() == "sqlite" ? std::to_string(kNow) : "now()";
+  ASSERT_TRUE(db_->exec_blocking("INSERT INTO likes (user_id, post_id, created_at) SELECT id, " +
+                                 std::to_string(id) + ", " + now + " FROM users"));
+  ASSERT_TRUE(server_->on_loop([&]() -> asio::awaitable<bool> {
+    auto r = co_await db_->refresh_summaries();
+    co_return bool(r);
+  }));
+  const auto feed = walk_cursor(100);
+  const std::set<std::int64_t> published(feed.begin(), feed.end());
+  auto trending = get("/api/posts/trending").doc();
+  const auto& posts = trending.at("posts").as_array();
+  ASSERT_FALSE(posts.empty());
+  for (const auto& p : posts)
+    EXPECT_TRUE(published.count(p.at("id").as_int64())) << "a draft is trending: " << p;
+}
+
+TEST_P(ApiTest, LengthLimitsCountCharactersNotBytes) {
+  auto who = login("ines");
+  auto repeat = [](std::string_view s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  auto with_title = [&](const std::string& title) {
+    return post("/api/posts", R"({"title":")" + title + R"(","body":"b"})", {who});
+  };
+  const std::string e_acute = "\xc3\xa9";
+  auto ok = with_title(repeat(e_acute, 150));
+  ASSERT_EQ(ok.status, 201u) << ok.body;
+  EXPECT_EQ(ok.doc().at("title").as_string(), repeat(e_acute, 150));
+  EXPECT_EQ(with_title(repeat(e_acute, 200)).status, 201u);
+  EXPECT_EQ(with_title(repeat("\xf0\x9f\x98\x80", 200)).status, 201u);  // 4 bytes, one character
+  auto over = with_title(repeat(e_acute, 201));
+  EXPECT_EQ(over.status, 400u);
+  EXPECT_EQ(over.doc().at("field").as_string(), "title");
+  // Not UTF-8: a stray byte, a truncated sequence, an overlong '/', a surrogate, a lone
+  // surrogate escape.
+  for (const std::string bad : {"\xff", "ab\xc3", "\xc0\xaf", "\xed\xa0\x80", "\\ud800"}) {
+    auto r = with_title(bad);
+    EXPECT_EQ(r.status, 400u) << r.body;
+  }
+}
+
+TEST_P(ApiTest, UsernamesAndEmailsDifferingOnlyInCaseAreDuplicates) {
+  ASSERT_EQ(post("/api/register", R"({"username":"Jonas","email":"jonas@example.com"})").status,
+            201u);
+  for (const char* body : {R"({"username":"jonas","email":"other@example.com"})",
+                           R"({"username":"JONAS","email":"other@example.com"})",
+                           R"({"username":"kim","email":"JONAS@Example.COM"})",
+                           R"({"username":"USER1","email":"u1@example.com"})"}) {
+    auto r = post("/api/register", body);
+    EXPECT_EQ(r.status, 409u) << body << " -> " << r.body;
+  }
+  EXPECT_EQ(post("/api/register", R"({"username":"kim","email":"kim@example.com"})").status, 201u);
+}
+
+TEST_P(ApiTest, UsernamesNeedALetterOrDigitAndTitlesMustNotBeBlank) {
+  for (const char* name : {"...", "___", "-.-", "._-_."}) {
+    auto r = post("/api/register",
+                  std::string(R"({"username":")") + name + R"(","email":"dots@example.com"})");
+    EXPECT_EQ(r.status, 400u) << name << " -> " << r.body;
+    if (r.status == 400u) {
+      EXPECT_EQ(r.doc().at("field").as_string(), "username");
+    }
+  }
+  EXPECT_EQ(post("/api/register", R"({"username":"a.b","email":"ab@example.com"})").status, 201u);
+  auto who = login("lena");
+  for (const char* title : {"   ", R"(\t\t\t)", R"( \n \r\n )"}) {
+    auto r = post("/api/posts", std::string(R"({"title":")") + title + R"(","body":"b"})", {who});
+    EXPECT_EQ(r.status, 400u) << title << " -> " << r.body;
+    if (r.status == 400u) {
+      EXPECT_EQ(r.doc().at("field").as_string(), "title");
+    }
+  }
+  EXPECT_EQ(post("/api/posts", R"({"title":" x ","body":"b"})", {who}).status, 201u);
+}
+
+// The hybrid: offset pages up to offset_max_page, the cursor beyond. What an offset page
+// advertises ("pages") is what offset paging serves; more_by_cursor says the rest follows
+// from the last offset page's next_cursor.
+TEST_P(ApiTest, OffsetPagesAdvertiseOnlyWhatOffsetServesThenHandOverToTheCursor) {
+  ASSERT_GT(seed_.published, 50) << "the test needs more than ten pages of five";
+  auto first = get("/api/posts?page=1&per_page=5");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  auto d = first.doc();
+  EXPECT_EQ(d.at("total").as_int64(), seed_.published);
+  const auto pages = d.at("pages").as_int64();
+  EXPECT_EQ(pages, 10);
+  ASSERT_TRUE(d.as_object().contains("more_by_cursor")) << first.body;
+  EXPECT_TRUE(d.at("more_by_cursor").as_bool());
+  for (std::int64_t p = 1; p <= pages; ++p)
+    EXPECT_EQ(get("/api/posts?per_page=5&page=" + std::to_string(p)).status, 200u) << p;
+  EXPECT_EQ(get("/api/posts?per_page=5&page=" + std::to_string(pages + 1)).status, 400u);
+  auto last = get("/api/posts?per_page=5&page=" + std::to_string(pages)).doc();
+  const auto ids = walk_cursor(5);
+  auto next =
+      get("/api/posts?per_page=5&cursor=" + std::string(last.at("next_cursor").as_string())).doc();
+  EXPECT_EQ(next.at("posts").as_array()[0].at("id").as_int64(), ids[50]);
+  // A feed that fits in the offset pages hands nothing over.
+  auto whole = get("/api/posts?page=1&per_page=100").doc();
+  EXPECT_EQ(whole.at("pages").as_int64(), 1);
+  EXPECT_FALSE(whole.at("more_by_cursor").as_bool());
+}
+
+TEST_P(ApiTest, JsonContentTypeIsMatchedIgnoringCase) {
+  auto upper = post("/api/register", R"({"username":"mona","email":"mona@example.com"})",
+                    {{"Content-Type", "APPLICATION/JSON"}});
+  EXPECT_EQ(upper.status, 201u) << upper.body;
+  auto mixed = post("/api/register", R"({"username":"nils","email":"nils@example.com"})",
+                    {{"Content-Type", "Application/Json; Charset=UTF-8"}});
+  EXPECT_EQ(mixed.status, 201u) << mixed.body;
+  auto text = post("/api/register", R"({"username":"otto","email":"otto@example.com"})",
+                   {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(text.status, 415u) << text.body;
+}
+
+// A scenario following next_cursor starts from an empty value (and starts over from it when
+// next_cursor is null at the end): an empty cursor is the first page.
+TEST_P(ApiTest, EmptyCursorIsTheFirstPage) {
+  auto plain = get("/api/posts?per_page=4");
+  auto empty = get("/api/posts?per_page=4&cursor=");
+  ASSERT_EQ(empty.status, 200u) << empty.body;
+  EXPECT_EQ(empty.doc(), plain.doc());
+  EXPECT_EQ(get("/api/posts?cursor=&page=2").status, 200u);
+}
+
 TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
   get("/api/posts");
   auto r = get("/debug/db/report");
@@ -484,6 +688,8 @@ TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Engines, DemoApiTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
 // SQLite allows one writer at a time. When another process holds the write lock longer than
@@ -538,12 +744,18 @@ TEST_P(Migrations, ConcurrentInstancesApplyEachVersionOnce) {
   for (int i = 0; i < 4; ++i) dbs.push_back(open_database(DatabaseUrl::parse(url), {}));
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
-  for (auto& db : dbs) threads.emplace_back([&, d = db.get()] { ok += d->migrate().has_value(); });
+  std::atomic<int> version{0};
+  for (auto& db : dbs)
+    threads.emplace_back([&, d = db.get()] {
+      auto v = d->migrate();
+      ok += v.has_value();
+      if (v) version = *v;
+    });
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 4);
   auto n = dbs[0]->table_rows("schema_migrations");
   ASSERT_TRUE(n);
-  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(*n, version.load());
   dbs.clear();
   drop_database(url);
 }
@@ -571,6 +783,42 @@ TEST(Seed, SameOptionsGiveTheSameData) {
     std::filesystem::remove_all(std::filesystem::path(url.substr(9)).parent_path());
   }
   EXPECT_EQ(firsts[0], firsts[1]);
+}
+
+// `tenx app seed` documents its defaults (likes: as many as posts; comments: half the posts)
+// and an explicit count is the count made, up to one like per (user, post) pair.
+TEST(Seed, MakesTheLikesAndCommentsItIsAskedFor) {
+  struct Case {
+    std::int64_t likes, want_likes;
+  };
+  for (const auto& c : std::vector<Case>{{-1, 50}, {333, 333}, {1000, 1000}, {0, 0}}) {
+    const auto url = fresh_database_url("sqlite", "seedlikes" + std::to_string(c.likes + 1));
+    auto db = open_database(DatabaseUrl::parse(url), {});
+    ASSERT_TRUE(db->migrate());
+    SeedOptions so;
+    so.users = 20;
+    so.posts = 50;
+    so.likes = c.likes;
+    so.now_us = kNow;
+    auto rep = seed_database(*db, so);
+    EXPECT_EQ(rep.likes, c.want_likes) << c.likes;
+    EXPECT_EQ(*db->table_rows("likes"), c.want_likes) << c.likes;
+    EXPECT_EQ(rep.comments, 25);
+    EXPECT_EQ(*db->table_rows("comments"), 25);
+    db.reset();
+    drop_database(url);
+  }
+  const auto url = fresh_database_url("sqlite", "seedtoomany");
+  auto db = open_database(DatabaseUrl::parse(url), {});
+  ASSERT_TRUE(db->migrate());
+  SeedOptions so;
+  so.users = 20;
+  so.posts = 50;
+  so.likes = 1001;  // more than 20 users can give 50 posts
+  EXPECT_THROW(seed_database(*db, so), std::runtime_error);
+  EXPECT_EQ(*db->table_rows("users"), 0) << "a refused seed writes nothing";
+  db.reset();
+  drop_database(url);
 }
 
 // PostgreSQL seeds through COPY. A COPY that fails part-way (here a CHECK constraint the 51st

@@ -61,12 +61,19 @@ int run(const AppOptions& o) {
   }
   std::string disk_path = ".";
   if (url.kind == DatabaseUrl::Kind::sqlite) {
+    // A path that names no database is a mistake (a typo, a volume not mounted), not a wish
+    // for an empty service: only `tenx app seed`, `tenx up` or --create make the file.
+    if (!o.create && !std::filesystem::exists(url.path)) {
+      std::cerr << "tenx app: no SQLite database at " << url.path
+                << " (create one with `tenx app seed --database " << o.database
+                << "`, or pass --create)\n";
+      return 2;
+    }
     const auto dir = std::filesystem::path(url.path).parent_path();
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
     disk_path = dir.empty() ? "." : dir.string();
   }
   DatabaseOptions dbo;
+  dbo.create = o.create;  // SqliteDatabase makes the directories too
   dbo.slow_query = o.slow_query;
   dbo.read_threads = o.read_threads;
   dbo.pool_size = o.pool_size;
@@ -88,6 +95,7 @@ int run(const AppOptions& o) {
   core::Runtime runtime({.threads = o.threads, .drain_timeout = std::chrono::seconds(10)});
   ApiOptions ao;
   ao.debug_headers = o.debug_headers;
+  ao.demo = o.demo;
   ao.n_plus_one_threshold = o.n_plus_one_threshold;
   ao.cursor_key = o.cursor_key;
   ao.per_page_max = o.per_page_max;

@@ -4,9 +4,10 @@
 // disk space, memory) and /metrics. Several instances share one database behind the gateway;
 // `tenx up` starts them.
 //
-// Start-up: open the database, run the migrations (safe when instances start together), open
-// the listener, print `tenx app listening on http://ADDR:PORT`, refresh the summaries at once
-// and then every refresh_interval in the background. SIGTERM / SIGINT drain like the gateway.
+// Start-up: open the database (a SQLite file must already be there, unless `create`), run the
+// migrations (safe when instances start together), open the listener, print
+// `tenx app listening on http://ADDR:PORT`, refresh the summaries at once and then every
+// refresh_interval in the background. SIGTERM / SIGINT drain like the gateway.
 #include <chrono>
 #include <string>
 
@@ -17,6 +18,8 @@ struct AppOptions {
   std::string database = "sqlite://data/tenx.db";
   std::size_t threads = 1;
   bool debug_headers = false;  // X-Query-Count and X-N-Plus-One on every response
+  bool demo = false;           // the demo endpoints (ApiOptions::demo)
+  bool create = false;         // SQLite: create a missing database (else exit 2)
   std::chrono::milliseconds slow_query{100};
   unsigned n_plus_one_threshold = 10;
   std::chrono::milliseconds refresh_interval{60'000};

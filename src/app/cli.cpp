@@ -15,6 +15,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/url/parse.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -24,11 +28,16 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Opens and migrates the database a command names; throws std::runtime_error.
-std::unique_ptr<Database> open_migrated(const std::string& url_text) {
+// Opens and migrates the database a command names; throws std::runtime_error. Only `create`
+// (the seed) makes a SQLite file that is not there: the other commands read an existing one.
+std::unique_ptr<Database> open_migrated(const std::string& url_text, bool create = false) {
   auto url = DatabaseUrl::parse(url_text);
+  if (url.kind == DatabaseUrl::Kind::sqlite && !create && !std::filesystem::exists(url.path))
+    throw std::runtime_error("no SQLite database at " + url.path +
+                             " (create one with `tenx app seed --database " + url_text + "`)");
   DatabaseOptions o;
   o.read_threads = 1;
+  o.create = create;
   auto db = open_database(url, o);
   if (!db->migrate()) throw std::runtime_error("schema migration failed");
   return db;
@@ -66,6 +75,18 @@ std::string http_get(const std::string& url_text) {
   return out;
 }
 
+// The seed's progress: a live line on a terminal; plain lines otherwise (a log file or a CI
+// log has no use for carriage returns and escape sequences).
+std::function<void(std::string_view, std::int64_t)> seed_progress(bool terminal) {
+  if (terminal)
+    return [](std::string_view table, std::int64_t n) {
+      std::cerr << "\r\033[K  " << table << ": " << n << std::flush;
+    };
+  return [](std::string_view table, std::int64_t n) {
+    std::cerr << "  " << table << ": " << n << " rows\n";
+  };
+}
+
 }  // namespace
 
 void add_commands(CLI::App& root, int& exit_code) {
@@ -79,11 +100,14 @@ void add_commands(CLI::App& root, int& exit_code) {
     std::string listen, database, cursor_key, log_level, access_log;
     int threads = 0, slow_ms = -1, read_threads = 0, refresh_s = 0, health_disk_mb = -1;
     unsigned n_plus_one = 0;
-    bool debug_headers = false;
+    bool debug_headers = false, demo = false, create = false;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-c,--config", f->config, "TOML config file ([app], [log], [health] sections)");
-  cmd->add_option("--set", f->sets, "Override a config key: --set app.read_threads=4");
+  // One KEY=VALUE per --set (repeat it for more), as curl's -H: a vector option would
+  // otherwise swallow every word after it.
+  cmd->add_option("--set", f->sets, "Override a config key: --set app.read_threads=4")
+      ->allow_extra_args(false);
   cmd->add_option("--listen", f->listen, "Listen address (app.listen, default 127.0.0.1:9001)");
   cmd->add_option(
       "--database", f->database,
@@ -92,6 +116,10 @@ void add_commands(CLI::App& root, int& exit_code) {
       ->check(CLI::Range(1, 256));
   cmd->add_flag("--debug-headers", f->debug_headers,
                 "X-Query-Count (and X-N-Plus-One) on responses");
+  cmd->add_flag("--demo", f->demo,
+                "Serve the demo endpoints: the N+1 feed /api/posts/naive (app.demo; tenx up)");
+  cmd->add_flag("--create", f->create,
+                "Create the SQLite database if it is not there (app.create; else exit 2)");
   cmd->add_option("--slow-query-ms", f->slow_ms, "Log statements slower than this (default 100)")
       ->check(CLI::Range(0, 3'600'000));
   cmd->add_option("--n-plus-one", f->n_plus_one,
@@ -117,6 +145,8 @@ void add_commands(CLI::App& root, int& exit_code) {
     if (!f->database.empty()) sets.push_back("app.database=" + toml_string(f->database));
     if (f->threads > 0) sets.push_back("app.threads=" + std::to_string(f->threads));
     if (f->debug_headers) sets.push_back("app.debug_headers=true");
+    if (f->demo) sets.push_back("app.demo=true");
+    if (f->create) sets.push_back("app.create=true");
     if (f->slow_ms >= 0) sets.push_back("app.slow_query_ms=" + std::to_string(f->slow_ms));
     if (f->n_plus_one > 0)
       sets.push_back("app.n_plus_one_threshold=" + std::to_string(f->n_plus_one));
@@ -142,6 +172,8 @@ void add_commands(CLI::App& root, int& exit_code) {
     o.threads = cfg.app.threads;
     o.database = cfg.app.database;
     o.debug_headers = cfg.app.debug_headers;
+    o.demo = cfg.app.demo;
+    o.create = cfg.app.create;
     o.slow_query = cfg.app.slow_query;
     o.n_plus_one_threshold = cfg.app.n_plus_one_threshold;
     o.refresh_interval = cfg.app.refresh_interval;
@@ -175,11 +207,10 @@ void add_commands(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   seed->callback([so, seed_db, &exit_code] {
     try {
-      auto db = open_migrated(*seed_db);
-      auto rep = seed_database(*db, *so, [](std::string_view table, std::int64_t n) {
-        std::cerr << "\r  " << table << ": " << n << std::flush;
-      });
-      std::cerr << "\r\033[K";
+      auto db = open_migrated(*seed_db, true);
+      const bool terminal = ::isatty(STDERR_FILENO);
+      auto rep = seed_database(*db, *so, seed_progress(terminal));
+      if (terminal) std::cerr << "\r\033[K";
       std::cout << fmt::format(
           "seeded {} users, {} posts ({} published), {} likes, {} comments in {:.1f} s\n",
           rep.users, rep.posts, rep.published, rep.likes, rep.comments, rep.seconds);

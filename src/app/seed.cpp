@@ -43,6 +43,24 @@ std::string words(Rng& rng, int n) {
 
 constexpr std::int64_t kDayUs = 86'400'000'000;
 
+// The likes post `post` gets in the skewed pass: `count` likes from the users first_user,
+// first_user + 1, ... (mod users), so no (user, post) pair repeats without keeping any set in
+// memory. Drawn from the post's own generator, so the top-up pass can recompute it. The count
+// is skewed around `mean`: 90 % of posts below it, the top 10 % up to ten times it; rounded at
+// random so the fractions add up.
+struct PostLikes {
+  std::int64_t first_user = 0;  // 0-based
+  std::int64_t count = 0;
+};
+
+PostLikes post_likes(std::uint64_t seed, std::int64_t post, double mean, std::int64_t users) {
+  Rng rng{seed ^ (static_cast<std::uint64_t>(post) * 0xD1B54A32D192ED03ull)};
+  const double u = rng.unit();
+  const double want = mean * (u < 0.9 ? u * 1.1 : 1 + (u - 0.9) * 90);
+  const auto count = static_cast<std::int64_t>(want + rng.unit());
+  return {rng.below(users), std::min(count, users)};
+}
+
 }  // namespace
 
 SeedReport seed_database(Database& db, const SeedOptions& o,
@@ -60,6 +78,12 @@ SeedReport seed_database(Database& db, const SeedOptions& o,
   auto tick = [&](std::string_view table, std::int64_t n) {
     if (progress && n % 100'000 == 0) progress(table, n);
   };
+  // Each user likes a post at most once.
+  const bool pairs_overflow = o.posts > 0 && o.users > INT64_MAX / o.posts;
+  if (!pairs_overflow && likes > o.users * o.posts)
+    throw std::runtime_error(fmt::format(
+        "{} likes asked, but {} users can like {} posts at most {} times (once per pair)", likes,
+        o.users, o.posts, o.users * o.posts));
   for (const char* table : {"users", "posts"}) {
     auto n = db.table_rows(table);
     if (!n)
@@ -96,27 +120,30 @@ SeedReport seed_database(Database& db, const SeedOptions& o,
   w->end();
   rep.posts = o.posts;
 
-  // Likes: post p gets k_p likes from distinct users (start_p, start_p + stride, ...), so no
-  // (user, post) pair repeats without keeping any set in memory. k_p is skewed: most posts
-  // few, some many. A like comes within three days of its post (and not in the future).
+  // Likes: exactly `likes` of them (the count asked, or as many as posts), skewed (post_likes)
+  // so that some posts are popular. A like comes within three days of its post (and not in the
+  // future).
   if (o.posts > 0 && likes > 0) {
     w->begin("likes", {"user_id", "post_id", "created_at"});
     const double mean = static_cast<double>(likes) / static_cast<double>(o.posts);
     std::int64_t made = 0;
+    auto like = [&](std::int64_t user, std::int64_t post) {
+      const auto post_time = start + (post - 1) * step;
+      const auto when = std::min(post_time + rng.below(3 * kDayUs), now - 1);
+      w->row({Value(user % o.users + 1), Value(post), Value(when)});
+      tick("likes", ++made);
+    };
     for (std::int64_t p = 1; p <= o.posts && made < likes; ++p) {
-      const double u = rng.unit();
-      // Mean about `mean`: 90 % of posts below it, the top 10 % up to ten times it; rounded
-      // at random so the fractions add up.
-      const double want = mean * (u < 0.9 ? u * 1.1 : 1 + (u - 0.9) * 90);
-      auto k = static_cast<std::int64_t>(want + rng.unit());
-      k = std::min({k, likes - made, o.users});
-      const auto first_user = rng.below(o.users);
-      const auto post_time = start + (p - 1) * step;
-      for (std::int64_t t = 0; t < k; ++t) {
-        const auto user = (first_user + t) % o.users + 1;
-        const auto when = std::min(post_time + rng.below(3 * kDayUs), now - 1);
-        w->row({Value(user), Value(p), Value(when)});
-        tick("likes", ++made);
+      const auto pl = post_likes(o.seed, p, mean, o.users);
+      for (std::int64_t t = 0; t < pl.count && made < likes; ++t) like(pl.first_user + t, p);
+    }
+    // The skew's rounding (and posts capped at one like per user) leave the count short by a
+    // little: top up one like per post per round, each continuing its post's run of users,
+    // until the count is made (it can be: likes <= users x posts).
+    for (std::int64_t round = 0; made < likes; ++round) {
+      for (std::int64_t p = 1; p <= o.posts && made < likes; ++p) {
+        const auto pl = post_likes(o.seed, p, mean, o.users);
+        if (pl.count + round < o.users) like(pl.first_user + pl.count + round, p);
       }
     }
     w->end();

@@ -16,7 +16,7 @@ namespace tenx::app {
 struct SeedOptions {
   std::int64_t users = 50'000;
   std::int64_t posts = 100'000;
-  std::int64_t likes = -1;     // -1: as many as posts
+  std::int64_t likes = -1;     // -1: as many as posts; at most users x posts (one per pair)
   std::int64_t comments = -1;  // -1: half as many as posts
   double draft_fraction = 0.4;
   int days = 365;  // posts are spread over this many days up to now
@@ -29,8 +29,9 @@ struct SeedReport {
   double seconds = 0;
 };
 
-// Throws std::runtime_error on a database error. progress(table, rows so far) is called now
-// and then.
+// Makes exactly the rows asked for. Throws std::runtime_error on a database error, or (before
+// writing anything) when more likes are asked than users x posts. progress(table, rows so far) is
+// called now and then.
 SeedReport seed_database(Database& db, const SeedOptions& options,
                          const std::function<void(std::string_view, std::int64_t)>& progress = {});
 

@@ -215,10 +215,10 @@ int up(const UpOptions& o) {
   std::vector<std::string> app_addrs;
   try {
     for (unsigned i = 0; i < o.app_instances; ++i) {
-      children.push_back(
-          spawn(fmt::format("app {}", i + 1),
-                {"app", "--listen", "127.0.0.1:0", "--database", o.database, "--debug-headers",
-                 "--threads", std::to_string(o.app_threads), "--log-level", o.log_level}));
+      children.push_back(spawn(
+          fmt::format("app {}", i + 1),
+          {"app", "--listen", "127.0.0.1:0", "--database", o.database, "--debug-headers", "--demo",
+           "--threads", std::to_string(o.app_threads), "--log-level", o.log_level}));
       auto line = first_line(children.back(), std::chrono::seconds(60));
       if (!line) return fail(children.back().name + " did not start (see its log above)");
       const auto u = listen_url(*line);

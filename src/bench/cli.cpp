@@ -48,7 +48,10 @@ struct LoadFlags {
         ->capture_default_str()
         ->check(CLI::Range(1u, 1024u));
     cmd.add_option("-m,--method", method, "Method for a URL target")->capture_default_str();
-    cmd.add_option("-H,--header", headers, "Header for a URL target: -H 'Name: value'");
+    // One value per -H, as in curl and wrk (repeat -H for more): a vector option would
+    // otherwise take the URL after it as another header.
+    cmd.add_option("-H,--header", headers, "Header for a URL target: -H 'Name: value'")
+        ->allow_extra_args(false);
     cmd.add_option("--body", body, "Request body for a URL target");
     cmd.add_option("--timeout", timeout_s, "Per-request timeout in seconds")
         ->capture_default_str()
@@ -261,7 +264,9 @@ void add_commands(CLI::App& app, int& exit_code) {
   auto copts = std::make_shared<CapacityOptions>();
   auto step = std::make_shared<std::string>("5s");
   auto max_time = std::make_shared<std::string>("120s");
-  cap->add_option("--slo", *slo_specs, "SLO to hold, e.g. p99=50ms (repeatable)")->required();
+  cap->add_option("--slo", *slo_specs, "SLO to hold, e.g. p99=50ms (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
   cap->add_option("--max-error-rate", *max_err, "Highest error rate that holds (0.1% or 0.001)")
       ->capture_default_str();
   cap->add_option("--current-rps", copts->current_rps, "Today's peak, to print the headroom");

@@ -189,8 +189,9 @@ namespace {
 
 TEST(Plan, ShippedExampleScenarioLoads) {
   auto p = plan_from_file(TENX_SOURCE_DIR "/examples/scenario.toml");
-  EXPECT_EQ(p.requests.size(), 3u);
+  EXPECT_EQ(p.requests.size(), 5u);
   EXPECT_EQ(p.host_header, "127.0.0.1:8080");
+  EXPECT_TRUE(p.parse_response_json) << "the feed follows next_cursor";
 }
 
 }  // namespace

@@ -251,6 +251,8 @@ void read_app(Reader r, AppSection& a) {
     r.error("database",
             "'app.database' must be sqlite://PATH or postgresql://...; not '" + a.database + "'");
   r.boolean("debug_headers", a.debug_headers);
+  r.boolean("demo", a.demo);
+  r.boolean("create", a.create);
   r.millis("slow_query_ms", a.slow_query, 0, 3'600'000);
   r.integer("n_plus_one_threshold", a.n_plus_one_threshold, 1, 1'000'000);
   r.millis("refresh_interval_ms", a.refresh_interval, 1'000, 86'400'000);

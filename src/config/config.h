@@ -157,6 +157,8 @@ struct AppSection {
   std::uint32_t threads = 1;
   std::string database = "sqlite://data/tenx.db";  // or postgresql://user@host:port/db[?replica=]
   bool debug_headers = false;                      // X-Query-Count, X-N-Plus-One
+  bool demo = false;                               // demo endpoints (the N+1 feed); tenx up
+  bool create = false;                             // SQLite: create a missing database file
   std::chrono::milliseconds slow_query{100};       // slow_query_ms
   std::uint32_t n_plus_one_threshold = 10;
   std::chrono::milliseconds refresh_interval{60'000};  // refresh_interval_ms: the summaries

@@ -122,6 +122,43 @@ std::optional<std::int64_t> int_param(std::string_view query, std::string_view k
   return n;
 }
 
+std::optional<std::size_t> utf8_length(std::string_view s) {
+  std::size_t chars = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    std::size_t len = 1;
+    char32_t cp = lead;
+    char32_t least = 0;
+    if (lead >= 0x80) {
+      if ((lead & 0xE0) == 0xC0) {
+        len = 2, cp = lead & 0x1F, least = 0x80;
+      } else if ((lead & 0xF0) == 0xE0) {
+        len = 3, cp = lead & 0x0F, least = 0x800;
+      } else if ((lead & 0xF8) == 0xF0) {
+        len = 4, cp = lead & 0x07, least = 0x10000;
+      } else {
+        return std::nullopt;  // a continuation byte, or 0xF8..0xFF
+      }
+      if (s.size() - i < len) return std::nullopt;
+      for (std::size_t k = 1; k < len; ++k) {
+        const auto next = static_cast<unsigned char>(s[i + k]);
+        if ((next & 0xC0) != 0x80) return std::nullopt;
+        cp = (cp << 6) | (next & 0x3F);
+      }
+      // RFC 3629 §3: no overlong forms, no surrogates (U+D800..U+DFFF), nothing past U+10FFFF.
+      if (cp < least || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return std::nullopt;
+    }
+    i += len;
+    ++chars;
+  }
+  return chars;
+}
+
+bool is_blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
+}
+
 bool has_param(std::string_view query, std::string_view key) {
   std::string v;
   return http::query_param(query, key, v);
@@ -187,7 +224,7 @@ http::Handler Api::route(Method m) {
 void Api::add_routes(http::Router& router) {
   router.get("/api/posts", route(&Api::posts));
   router.post("/api/posts", route(&Api::create_post));
-  router.get("/api/posts/naive", route(&Api::posts_naive));
+  if (options_.demo) router.get("/api/posts/naive", route(&Api::posts_naive));
   router.get("/api/posts/trending", route(&Api::trending));
   router.get("/api/posts/popular-weekly", route(&Api::popular_weekly));
   router.post("/api/posts/{id}/like", route(&Api::like));

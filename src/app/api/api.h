@@ -4,15 +4,17 @@
 // gives it a QueryContext, then adds the debug headers (X-Query-Count), runs the N+1 check
 // and sends the reply. Handlers never build SQL: they call the Database's catalogue.
 //
-//   GET  /api/posts                 hybrid: ?page=N (N <= 10, offset with total and pages) or
-//                                   ?cursor=C (keyset); neither: the first page, cursor form
+//   GET  /api/posts                 hybrid: ?page=N (N <= 10, offset with total, pages (those
+//                                   offset serves) and more_by_cursor) or ?cursor=C (keyset);
+//                                   neither (or an empty cursor): the first page, cursor form
 //   GET  /api/posts/naive           the guide's N+1 example (one author query per post), kept
-//                                   for the detector and the benchmark
+//                                   for the detector and the benchmark; routed only in demo
+//                                   mode (ApiOptions::demo: `tenx app --demo`, `tenx up`)
 //   GET  /api/public/posts          Cache-Control public + ETag (304 on If-None-Match)
 //   GET  /api/posts/trending        from the refreshed summary, with refreshed_at
 //   GET  /api/posts/popular-weekly  from the refreshed summary, with refreshed_at
 //   GET  /api/stats/posts?exact=    COUNT(*) or the estimate with its age
-//   GET  /api/users?fields=&limit=&after_id=   field filtering, bounded pages
+//   GET  /api/users?fields=&limit=&after_id=   public fields only, field filtering, bounded pages
 //   GET  /api/user/profile          bearer token; Cache-Control private, max-age=60
 //   POST /api/register              201 {id, username, token}
 //   POST /api/posts                 bearer token; 201
@@ -22,6 +24,10 @@
 //
 // Errors are JSON {"error","message"} (+ "field" for validation): 400 bad input, 401 no or
 // bad token, 404 unknown id, 409 duplicate, 503 database busy or down.
+//
+// Drafts (published = false) are their author's alone: no feed or summary shows them, and a
+// like or comment on another user's draft is a 404, as for a post that does not exist.
+// Text limits count characters (Unicode code points); text that is not UTF-8 is a 400.
 #include "app/cursor.h"
 #include "app/storage/database.h"
 #include "http/router.h"
@@ -39,6 +45,9 @@ struct ApiOptions {
   int per_page_max = 100;
   int offset_max_page = 10;  // hybrid: offset up to this page, cursor beyond
   bool debug_headers = false;
+  // Demo / debug endpoints (the deliberate N+1 feed, up to 101 queries a request): a
+  // production instance does not route them.
+  bool demo = false;
   unsigned n_plus_one_threshold = 10;  // one statement more often than this in a request
   std::string cursor_key = "tenx-default-cursor-key";
 };

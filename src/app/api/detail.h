@@ -29,6 +29,11 @@ std::optional<std::int64_t> int_param(std::string_view query, std::string_view k
                                       std::int64_t hi, bool& bad);
 bool has_param(std::string_view query, std::string_view key);
 
+// Characters (Unicode code points) in UTF-8 text; nullopt when it is not UTF-8 (RFC 3629).
+std::optional<std::size_t> utf8_length(std::string_view s);
+// Nothing but ASCII white space (or nothing at all).
+bool is_blank(std::string_view s);
+
 // Statement parameters. Build them in a named variable before the co_await that uses them:
 // GCC 12 destroys temporaries of a full-expression that contains a co_await twice (a
 // std::string inside a Value was freed twice here), and rejects braced lists there.

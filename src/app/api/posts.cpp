@@ -55,8 +55,10 @@ boost::asio::awaitable<Reply> Api::posts(http::Exchange& ex, QueryContext& qc) {
         "per_page", fmt::format("per_page must be an integer from 1 to {}", options_.per_page_max));
   const auto page = detail::int_param(query, "page", 1, 1'000'000'000, bad);
   if (bad) co_return bad_field("page", "page must be a positive integer");
+  // An empty cursor is the first page: a client following next_cursor starts from "" (and a
+  // bench scenario resets to it when next_cursor comes back null at the end of the feed).
   std::string cursor;
-  const bool has_cursor = http::query_param(query, "cursor", cursor);
+  const bool has_cursor = http::query_param(query, "cursor", cursor) && !cursor.empty();
   if (page && has_cursor) co_return bad_field("page", "give page or cursor, not both");
 
   if (has_cursor) {
@@ -108,10 +110,18 @@ boost::asio::awaitable<Reply> Api::feed_page(QueryContext& qc, Stmt s, std::vect
     auto total = co_await db_.query(Stmt::published_count, {}, &qc);
     if (!total) co_return db_error(total.error());
     const auto t = total->empty() ? 0 : total->integer(0, 0);
+    // Offset paging ends at offset_max_page (deep OFFSETs read and discard every row before
+    // them), so "pages" counts only the pages it serves: every page it advertises can be
+    // asked for. When posts remain beyond them, more_by_cursor is true and the client goes on
+    // from the last offset page with its next_cursor (the hybrid's hand-over). total stays
+    // the whole count.
+    const std::int64_t all_pages = (t + per_page - 1) / per_page;
+    const std::int64_t pages = std::min<std::int64_t>(all_pages, options_.offset_max_page);
     append_int(r.body, "page", page);
     append_int(r.body, "per_page", per_page);
     append_int(r.body, "total", t);
-    append_int(r.body, "pages", (t + per_page - 1) / per_page);
+    append_int(r.body, "pages", pages);
+    r.body += all_pages > pages ? ",\"more_by_cursor\":true" : ",\"more_by_cursor\":false";
   }
   r.body += '}';
   co_return r;

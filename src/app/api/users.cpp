@@ -49,10 +49,15 @@ std::string token_hash(std::string_view token) {
   return fmt::format("{:016x}{:016x}", h.high64, h.low64);
 }
 
-bool valid_username(std::string_view s) {
-  return s.size() >= 3 && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-           return std::isalnum(c) || c == '_' || c == '-' || c == '.';
-         });
+bool username_chars(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// "..." or "_-_" would pass for a name but names nobody.
+bool has_letter_or_digit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c); });
 }
 
 // Reads the JSON object body; every key must be in `allowed`. On failure `err` holds the
@@ -85,7 +90,8 @@ boost::asio::awaitable<Body> object_body(http::Exchange& ex,
   co_return b;
 }
 
-// A string field: required (missing -> error), with a length range.
+// A string field: required (missing -> error), UTF-8, with a length range in characters
+// (code points: 150 x "é" is 150 characters, not 300).
 std::optional<Reply> string_field(const boost::json::object& o, std::string_view key, bool required,
                                   std::size_t min, std::size_t max, std::string& out) {
   auto* v = o.if_contains(key);
@@ -95,8 +101,19 @@ std::optional<Reply> string_field(const boost::json::object& o, std::string_view
   }
   if (!v->is_string()) return bad_field(key, fmt::format("{} must be a string", key));
   out = std::string(v->as_string());
-  if (out.size() < min || out.size() > max)
+  const auto chars = detail::utf8_length(out);
+  if (!chars) return bad_field(key, fmt::format("{} is not valid UTF-8", key));
+  if (*chars < min || *chars > max)
     return bad_field(key, fmt::format("{} must be {} to {} characters", key, min, max));
+  return std::nullopt;
+}
+
+// A required text (a title, a body): a string_field that is not blank once trimmed, since a
+// title of spaces is no title.
+std::optional<Reply> text_field(const boost::json::object& o, std::string_view key, std::size_t max,
+                                std::string& out) {
+  if (auto e = string_field(o, key, true, 1, max, out)) return e;
+  if (detail::is_blank(out)) return bad_field(key, fmt::format("{} must not be blank", key));
   return std::nullopt;
 }
 
@@ -110,6 +127,14 @@ Reply responded() {
   Reply r;
   r.status = 0;
   return r;
+}
+
+// like_insert / comment_insert insert nothing (no row back) for a post the caller may not see:
+// another user's draft, or no post at all. Both are "no such post", so a draft's existence
+// does not show.
+bool no_such_post(const Result<Rows>& rows) {
+  if (!rows) return rows.error() == core::make_error_code(core::Errc::not_found);
+  return rows->empty();
 }
 
 std::optional<std::int64_t> path_id(http::Exchange& ex) {
@@ -149,8 +174,10 @@ boost::asio::awaitable<Reply> Api::register_user(http::Exchange& ex, QueryContex
   if (body.err) co_return *body.err;
   std::string username, email, avatar, bio;
   if (auto e = string_field(body.obj, "username", true, 3, 32, username)) co_return *e;
-  if (!valid_username(username))
+  if (!username_chars(username))
     co_return bad_field("username", "username may hold letters, digits, '_', '-' and '.'");
+  if (!has_letter_or_digit(username))
+    co_return bad_field("username", "username needs at least one letter or digit");
   if (auto e = string_field(body.obj, "email", true, 3, 254, email)) co_return *e;
   if (email.find('@') == std::string::npos || email.find_first_of(" \t\r\n") != std::string::npos)
     co_return bad_field("email", "email must be an address like name@example.com");
@@ -160,9 +187,11 @@ boost::asio::awaitable<Reply> Api::register_user(http::Exchange& ex, QueryContex
   auto params =
       args(Value(username), Value(email), avatar.empty() ? Value() : Value(avatar),
            bio.empty() ? Value() : Value(bio), Value(token_hash(token)), Value(detail::now_us()));
+  // Unique ignoring case (the schema's lower() indexes): "Ann" and "ann" are one user.
   auto rows = co_await db_.write(Stmt::user_insert, std::move(params), &qc);
   if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
-    co_return error(409, "conflict", "that username or email is already registered");
+    co_return error(409, "conflict",
+                    "that username or email is already registered (compared ignoring case)");
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;
@@ -197,29 +226,51 @@ boost::asio::awaitable<Reply> Api::profile(http::Exchange& ex, QueryContext& qc)
   co_return r;
 }
 
+namespace {
+
+// The user list answers anyone, so it serves only what a user shows everyone: the public
+// columns, which are all users_page reads (its columns, in this order). A private column
+// (email) is for its owner alone, who reads it at GET /api/user/profile with their token; the
+// list does not serve it to anyone, token or not (it would take an owner check per row to
+// serve one row's worth). Asking the list for one is a 400 naming the field rather than a
+// field silently left out, so a client learns where the data is.
+constexpr std::array<std::string_view, 5> kPublicUserFields = {"id", "username", "avatar_url",
+                                                               "bio", "created_at"};
+constexpr std::array<std::string_view, 1> kPrivateUserFields = {"email"};
+
+// ?fields=a,b: column indexes of users_page, or the refusal.
+std::variant<std::vector<std::size_t>, Reply> user_fields(std::string_view list) {
+  std::vector<std::size_t> fields;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const auto f = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    if (std::find(kPrivateUserFields.begin(), kPrivateUserFields.end(), f) !=
+        kPrivateUserFields.end())
+      return bad_field("fields", fmt::format("\"{}\" is private: only its owner reads it, at "
+                                             "GET /api/user/profile with their bearer token",
+                                             f));
+    auto it = std::find(kPublicUserFields.begin(), kPublicUserFields.end(), f);
+    if (it == kPublicUserFields.end())
+      return bad_field("fields", fmt::format("unknown field \"{}\" (known: id, username, "
+                                             "avatar_url, bio, created_at)",
+                                             f));
+    const auto idx = static_cast<std::size_t>(it - kPublicUserFields.begin());
+    if (std::find(fields.begin(), fields.end(), idx) == fields.end()) fields.push_back(idx);
+  }
+  return fields;
+}
+
+}  // namespace
+
 boost::asio::awaitable<Reply> Api::users(http::Exchange& ex, QueryContext& qc) {
-  static constexpr std::array<std::string_view, 6> kFields = {
-      "id", "username", "email", "avatar_url", "bio", "created_at"};
   const auto query = ex.request().query();
   std::string fields_param;
-  std::vector<std::size_t> fields;  // column indexes of users_page
+  std::vector<std::size_t> fields = {0, 1, 2};  // the guide's "after": id, username, avatar_url
   if (http::query_param(query, "fields", fields_param) && !fields_param.empty()) {
-    std::string_view rest = fields_param;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      const auto f = rest.substr(0, comma);
-      auto it = std::find(kFields.begin(), kFields.end(), f);
-      if (it == kFields.end())
-        co_return bad_field("fields",
-                            fmt::format("unknown field \"{}\" (known: id, username, email, "
-                                        "avatar_url, bio, created_at)",
-                                        f));
-      const auto idx = static_cast<std::size_t>(it - kFields.begin());
-      if (std::find(fields.begin(), fields.end(), idx) == fields.end()) fields.push_back(idx);
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
-  } else {
-    fields = {0, 1, 3};  // the guide's "after": id, username, avatar_url
+    auto asked = user_fields(fields_param);
+    if (auto* refused = std::get_if<Reply>(&asked)) co_return std::move(*refused);
+    fields = std::move(std::get<std::vector<std::size_t>>(asked));
   }
   bool bad = false;
   const auto limit = detail::int_param(query, "limit", 1, options_.per_page_max, bad).value_or(20);
@@ -242,13 +293,13 @@ boost::asio::awaitable<Reply> Api::users(http::Exchange& ex, QueryContext& qc) {
     for (auto f : fields) {
       if (f == 0) {
         append_int(r.body, "id", rows->integer(i, 0), !first);
-      } else if (f == 5) {
-        append_str(r.body, "created_at", iso_time(rows->integer(i, 5)), !first);
+      } else if (f == 4) {
+        append_str(r.body, "created_at", iso_time(rows->integer(i, 4)), !first);
       } else if (rows->is_null(i, f)) {
         r.body += first ? "" : ",";
-        fmt::format_to(std::back_inserter(r.body), "\"{}\":null", kFields[f]);
+        fmt::format_to(std::back_inserter(r.body), "\"{}\":null", kPublicUserFields[f]);
       } else {
-        append_str(r.body, kFields[f], rows->text(i, f), !first);
+        append_str(r.body, kPublicUserFields[f], rows->text(i, f), !first);
       }
       first = false;
     }
@@ -271,8 +322,8 @@ boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext&
   if (body.responded) co_return responded();
   if (body.err) co_return *body.err;
   std::string title, text;
-  if (auto e = string_field(body.obj, "title", true, 1, 200, title)) co_return *e;
-  if (auto e = string_field(body.obj, "body", true, 1, 20000, text)) co_return *e;
+  if (auto e = text_field(body.obj, "title", 200, title)) co_return *e;
+  if (auto e = text_field(body.obj, "body", 20000, text)) co_return *e;
   bool published = true;
   if (auto* p = body.obj.if_contains("published")) {
     if (!p->is_bool()) co_return bad_field("published", "published must be true or false");
@@ -317,8 +368,7 @@ boost::asio::awaitable<Reply> Api::like(http::Exchange& ex, QueryContext& qc) {
   auto rows = co_await db_.write(Stmt::like_insert, std::move(params), &qc);
   if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
     co_return error(409, "conflict", fmt::format("you already like post {}", post));
-  if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
-    co_return error(404, "not_found", fmt::format("no post {}", post));
+  if (no_such_post(rows)) co_return error(404, "not_found", fmt::format("no post {}", post));
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;
@@ -340,12 +390,11 @@ boost::asio::awaitable<Reply> Api::comment(http::Exchange& ex, QueryContext& qc)
   if (body.responded) co_return responded();
   if (body.err) co_return *body.err;
   std::string text;
-  if (auto e = string_field(body.obj, "body", true, 1, 5000, text)) co_return *e;
+  if (auto e = text_field(body.obj, "body", 5000, text)) co_return *e;
   const auto now = detail::now_us();
   auto params = args(Value(caller.id), Value(post), Value(text), Value(now));
   auto rows = co_await db_.write(Stmt::comment_insert, std::move(params), &qc);
-  if (!rows && rows.error() == core::make_error_code(core::Errc::not_found))
-    co_return error(404, "not_found", fmt::format("no post {}", post));
+  if (no_such_post(rows)) co_return error(404, "not_found", fmt::format("no post {}", post));
   if (!rows) co_return db_error(rows.error());
   Reply r;
   r.status = 201;

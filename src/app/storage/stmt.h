@@ -20,11 +20,13 @@ enum class Stmt : std::uint8_t {
   user_by_token,      // (token_hash) -> id, username, email, avatar_url, bio, created_at_us
   user_post_count,    // (user_id)
   user_insert,        // (username, email, avatar_url, bio, token_hash, created_at_us) -> id
-  users_page,         // (after_id, limit) -> id, username, email, avatar_url, bio, created_at_us
+  users_page,         // (after_id, limit) -> id, username, avatar_url, bio, created_at_us (the
+                      // public columns only: the list serves anyone)
   post_insert,        // (user_id, title, body, published, created_at_us) -> id
   post_exists,        // (id)
-  like_insert,        // (user_id, post_id, created_at_us) -> id; duplicate -> Errc::conflict
-  comment_insert,     // (user_id, post_id, body, created_at_us) -> id
+  like_insert,        // (user_id, post_id, created_at_us) -> id; duplicate -> Errc::conflict;
+                      // no row: not a post the user may act on (another's draft, or none)
+  comment_insert,     // (user_id, post_id, body, created_at_us) -> id; no row: as like_insert
   trending_read,      // the trending summary: id, title, username, likes
   popular_read,       // the weekly summary: id, title, like_count, comment_count
   summary_refreshed,  // (name) -> refreshed_at_us

@@ -11,6 +11,10 @@ namespace tenx::app {
   "SELECT p.id, p.title, p.body, " TENX_US("p.created_at") ", u.id, u.username "           \
   "FROM posts p JOIN users u ON u.id = p.user_id WHERE p.published "
 
+// The post a user may like or comment on: published, or their own draft.
+#define TENX_ACTIONABLE_POST(user, post) \
+  "(SELECT 1 FROM posts WHERE id = " post " AND (published OR user_id = " user "))"
+
 const char* PostgresDatabase::sql(Stmt s) {
   switch (s) {
     case Stmt::ping:
@@ -47,7 +51,7 @@ const char* PostgresDatabase::sql(Stmt s) {
       return "INSERT INTO users (username, email, avatar_url, bio, token_hash, created_at) "
              "VALUES ($1, $2, $3, $4, $5, " TENX_TS("$6") ") RETURNING id";
     case Stmt::users_page:
-      return "SELECT id, username, email, avatar_url, bio, " TENX_US("created_at") " FROM users "
+      return "SELECT id, username, avatar_url, bio, " TENX_US("created_at") " FROM users "
              "WHERE id > $1 ORDER BY id LIMIT $2";
     case Stmt::post_insert:
       return "INSERT INTO posts (user_id, title, body, published, created_at) "
@@ -55,11 +59,13 @@ const char* PostgresDatabase::sql(Stmt s) {
     case Stmt::post_exists:
       return "SELECT 1 FROM posts WHERE id = $1";
     case Stmt::like_insert:
-      return "INSERT INTO likes (user_id, post_id, created_at) VALUES ($1, $2, " TENX_TS("$3") ") "
-             "RETURNING id";
+      return "INSERT INTO likes (user_id, post_id, created_at) "
+             "SELECT $1::bigint, $2::bigint, " TENX_TS("$3") " "
+             "WHERE EXISTS " TENX_ACTIONABLE_POST("$1", "$2") " RETURNING id";
     case Stmt::comment_insert:
       return "INSERT INTO comments (user_id, post_id, body, created_at) "
-             "VALUES ($1, $2, $3, " TENX_TS("$4") ") RETURNING id";
+             "SELECT $1::bigint, $2::bigint, $3::text, " TENX_TS("$4") " "
+             "WHERE EXISTS " TENX_ACTIONABLE_POST("$1", "$2") " RETURNING id";
     case Stmt::trending_read:
       return "SELECT post_id, title, username, likes FROM trending_posts "
              "ORDER BY likes DESC, post_id DESC";
@@ -162,10 +168,29 @@ CREATE TABLE summary_refresh (
   took_us BIGINT NOT NULL
 );
 )sql",
+      // 2: the trending summary counts published posts only (a liked draft showed in it);
+      // drafts are filtered before the LIMIT.
+      R"sql(
+DROP MATERIALIZED VIEW trending_posts;
+CREATE MATERIALIZED VIEW trending_posts AS
+  SELECT p.id AS post_id, p.title, u.username, t.likes
+  FROM (SELECT l.post_id, COUNT(*) AS likes FROM likes l JOIN posts lp ON lp.id = l.post_id
+        WHERE l.created_at > now() - interval '24 hours' AND lp.published
+        GROUP BY l.post_id ORDER BY likes DESC, l.post_id DESC LIMIT 20) t
+  JOIN posts p ON p.id = t.post_id JOIN users u ON u.id = p.user_id;
+CREATE UNIQUE INDEX trending_posts_post_id ON trending_posts (post_id);
+)sql",
+      // 3: usernames and emails are unique ignoring case ("Ann" and "ann" are one user).
+      // Fails if the table already holds such duplicates: resolve them, then start again.
+      R"sql(
+CREATE UNIQUE INDEX users_username_lower_idx ON users (lower(username));
+CREATE UNIQUE INDEX users_email_lower_idx ON users (lower(email));
+)sql",
   };
   return m;
 }
 
+#undef TENX_ACTIONABLE_POST
 #undef TENX_FEED_SELECT
 #undef TENX_TS
 #undef TENX_US

@@ -10,6 +10,10 @@ namespace tenx::app {
   "SELECT p.id, p.title, p.body, p.created_at, u.id, u.username " \
   "FROM posts p JOIN users u ON u.id = p.user_id WHERE p.published = 1 "
 
+// The post a user may like or comment on: published, or their own draft.
+#define TENX_ACTIONABLE_POST(user, post) \
+  "(SELECT 1 FROM posts WHERE id = " post " AND (published = 1 OR user_id = " user "))"
+
 const char* SqliteDatabase::sql(Stmt s) {
   switch (s) {
     case Stmt::ping:
@@ -41,7 +45,7 @@ const char* SqliteDatabase::sql(Stmt s) {
       return "INSERT INTO users (username, email, avatar_url, bio, token_hash, created_at) "
              "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
     case Stmt::users_page:
-      return "SELECT id, username, email, avatar_url, bio, created_at FROM users "
+      return "SELECT id, username, avatar_url, bio, created_at FROM users "
              "WHERE id > ?1 ORDER BY id LIMIT ?2";
     case Stmt::post_insert:
       return "INSERT INTO posts (user_id, title, body, published, created_at) "
@@ -49,10 +53,11 @@ const char* SqliteDatabase::sql(Stmt s) {
     case Stmt::post_exists:
       return "SELECT 1 FROM posts WHERE id = ?1";
     case Stmt::like_insert:
-      return "INSERT INTO likes (user_id, post_id, created_at) VALUES (?1, ?2, ?3) RETURNING id";
+      return "INSERT INTO likes (user_id, post_id, created_at) SELECT ?1, ?2, ?3 "
+             "WHERE EXISTS " TENX_ACTIONABLE_POST("?1", "?2") " RETURNING id";
     case Stmt::comment_insert:
-      return "INSERT INTO comments (user_id, post_id, body, created_at) "
-             "VALUES (?1, ?2, ?3, ?4) RETURNING id";
+      return "INSERT INTO comments (user_id, post_id, body, created_at) SELECT ?1, ?2, ?3, ?4 "
+             "WHERE EXISTS " TENX_ACTIONABLE_POST("?1", "?2") " RETURNING id";
     case Stmt::trending_read:
       return "SELECT post_id, title, username, likes FROM trending_posts "
              "ORDER BY likes DESC, post_id DESC";
@@ -65,6 +70,7 @@ const char* SqliteDatabase::sql(Stmt s) {
   return nullptr;
 }
 
+#undef TENX_ACTIONABLE_POST
 #undef TENX_FEED_SELECT
 
 // Schema versions, applied in order, each in the migration's transaction.
@@ -153,19 +159,33 @@ CREATE TABLE summary_refresh (
   took_us INTEGER NOT NULL
 );
 )sql",
+      // 2: the trending summary counts published posts only (refresh_sql); drop rows an older
+      // refresh may have taken from drafts, until the refresh at start-up fills it again.
+      R"sql(
+DELETE FROM trending_posts;
+)sql",
+      // 3: usernames and emails are unique ignoring case ("Ann" and "ann" are one user).
+      // Usernames are ASCII; SQLite's lower() folds ASCII only, so emails differing in the
+      // case of a non-ASCII letter stay distinct here (PostgreSQL folds those too). Fails if
+      // the table already holds such duplicates: resolve them, then start again.
+      R"sql(
+CREATE UNIQUE INDEX users_username_lower_idx ON users (lower(username));
+CREATE UNIQUE INDEX users_email_lower_idx ON users (lower(email));
+)sql",
   };
   return m;
 }
 
 const char* SqliteDatabase::refresh_sql() {
   // ?1 = now in µs. Counts use subqueries, not the guide's double LEFT JOIN (which multiplies
-  // likes by comments).
+  // likes by comments). Drafts are filtered before the LIMIT: they are nobody's trend.
   return R"sql(
 DELETE FROM trending_posts;
 INSERT INTO trending_posts (post_id, title, username, likes)
   SELECT p.id, p.title, u.username, t.likes
-  FROM (SELECT post_id, COUNT(*) AS likes FROM likes WHERE created_at > ?1 - 86400000000
-        GROUP BY post_id ORDER BY likes DESC, post_id DESC LIMIT 20) t
+  FROM (SELECT l.post_id, COUNT(*) AS likes FROM likes l JOIN posts lp ON lp.id = l.post_id
+        WHERE l.created_at > ?1 - 86400000000 AND lp.published = 1
+        GROUP BY l.post_id ORDER BY likes DESC, l.post_id DESC LIMIT 20) t
   JOIN posts p ON p.id = t.post_id JOIN users u ON u.id = p.user_id;
 DELETE FROM popular_posts_weekly;
 INSERT INTO popular_posts_weekly (post_id, title, like_count, comment_count)
