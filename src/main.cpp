@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   std::string check_file;
   std::vector<std::string> check_sets;
   check->add_option("FILE", check_file, "TOML config file")->required();
-  check->add_option("--set", check_sets, "Override a key, e.g. --set server.threads=4");
+  check->add_option("--set", check_sets, "Override a key, e.g. --set server.threads=4")
+      ->allow_extra_args(false);
   int exit_code = 0;
   check->callback([&] {
     try {
@@ -58,9 +59,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 256));
   gw->add_option("--access-log", access_log, "off, stdout, stderr or a file (log.access_log)");
   gw->add_option("--log-level", log_level, "trace, debug, info, warn, error, off (log.level)");
-  gw->add_option("--set", gw_opts.overrides, "Override any config key: --set KEY=VALUE");
+  // One value per occurrence (repeat the option for more), as curl's -H: a list option would
+  // otherwise swallow the words after it.
+  gw->add_option("--set", gw_opts.overrides, "Override any config key: --set KEY=VALUE")
+      ->allow_extra_args(false);
   gw->add_option("--upstream", gw_opts.upstreams,
-                 "Proxy to this server (repeatable): --upstream http://127.0.0.1:9001");
+                 "Proxy to this server (repeatable): --upstream http://127.0.0.1:9001")
+      ->allow_extra_args(false);
   std::string admin_listen;
   gw->add_option("--admin", admin_listen,
                  "Admin API listen address, e.g. 127.0.0.1:9901 (admin.listen)");

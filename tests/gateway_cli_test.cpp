@@ -187,6 +187,65 @@ TEST(ConfigCheck, ReportsAMissingFile) {
 
 // ---- tenx gateway start-up ----
 
+// Whatever start-up would refuse, the check refuses first, at its line.
+TEST(ConfigCheck, RefusesAStaticRootThatIsNotADirectory) {
+  TempFile cfg(R"([[gateway.routes]]
+prefix = "/assets/"
+static_root = "/nonexistent/tenx/public"
+)");
+  const auto r = run_tenx({"config", "check", cfg.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(cfg.path() + ":3:"));
+  EXPECT_THAT(r.err, HasSubstr("is not a directory"));
+  // And the gateway refuses it the same way, before listening.
+  TenxProcess p({"gateway", "--config", cfg.path(), "--listen", "127.0.0.1:0"});
+  EXPECT_FALSE(p.wait_listening());
+  EXPECT_EQ(p.wait_exit(10s), 2);
+}
+
+TEST(ConfigCheck, RefusesTheSamePathRoutedTwice) {
+  TempFile cfg(R"([[gateway.routes]]
+path = "/x"
+[gateway.routes.return]
+body = "one"
+
+[[gateway.routes]]
+path = "/x"
+[gateway.routes.return]
+body = "two"
+
+[[gateway.routes]]
+prefix = "/x"
+[gateway.routes.return]
+body = "a prefix is another route"
+)");
+  const auto r = run_tenx({"config", "check", cfg.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("path '/x' is already routed at line 1"));
+  EXPECT_THAT(r.err, Not(HasSubstr("prefix '/x'")));
+}
+
+TEST(ConfigCheck, RefusesUpstreamServersThatAreNotNumericAddresses) {
+  TempFile cfg(R"([[gateway.upstreams]]
+name = "p"
+servers = ["app.example.test:9001"]
+[[gateway.routes]]
+prefix = "/"
+upstream = "p"
+)");
+  const auto r = run_tenx({"config", "check", cfg.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(cfg.path() + ":3:"));
+  EXPECT_THAT(r.err, HasSubstr("IP:PORT"));
+}
+
+TEST(GatewayStart, AdminOnAWildcardAddressWithoutATokenNamesTheFlagAndTheFix) {
+  const auto r = run_tenx({"gateway", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--admin"));
+  EXPECT_THAT(r.err, HasSubstr("admin.token"));
+}
+
 TEST(GatewayStart, PrintsExactlyOneListeningLineWithTheBoundPort) {
   TenxProcess p(gateway_args(test_config("basic.toml")));
   const auto port = p.wait_listening();

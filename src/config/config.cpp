@@ -1,5 +1,9 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
+#include <filesystem>
+
 #include <toml++/toml.h>
 
 #include <fmt/format.h>
@@ -167,12 +171,31 @@ class Reader {
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
 // "HOST:PORT", ":PORT", "PORT" or "[v6]:PORT"; the address itself is checked when binding.
-bool valid_listen(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+// "HOST:PORT", ":PORT" or "PORT" (IPv6 in brackets) split; false if the port is not a number
+// up to 65535. host is empty when none was given.
+bool split_host_port(const std::string& text, std::string& host, std::string& port) {
+  const auto colon = text.rfind(':');
+  host = colon == std::string::npos ? std::string() : text.substr(0, colon);
+  port = colon == std::string::npos ? text : text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
     return false;
   return std::stoul(port) <= 65535;
+}
+
+// What the listeners and the proxy accept as a host: a numeric IPv4 / IPv6 address or
+// localhost (they never resolve names: no DNS on the start-up or request path).
+bool numeric_host(const std::string& host) {
+  in6_addr buf{};
+  return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+}
+
+// A listen address: HOST:PORT, :PORT or PORT, the host numeric when given.
+bool valid_listen(const std::string& listen) {
+  std::string host, port;
+  return split_host_port(listen, host, port) && (host.empty() || numeric_host(host));
 }
 
 void read_server(Reader r, ServerSection& s) {
@@ -211,9 +234,8 @@ void read_log(Reader r, LogSection& s) {
 }
 
 bool loopback_listen(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  std::string host, port;
+  split_host_port(listen, host, port);
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
 }
 
@@ -225,8 +247,10 @@ void read_admin(Reader r, AdminSection& a) {
       r.error("listen",
               "'admin.listen' must be HOST:PORT with a numeric port; not '" + a.listen + "'");
     else if (!loopback_listen(a.listen) && a.token.empty())
-      r.error("listen", "'admin.listen' is not on loopback ('" + a.listen +
-                            "'): set admin.token so the admin API needs a bearer token");
+      r.error("listen", "the admin listener ('admin.listen' or --admin) is not on loopback ('" +
+                            a.listen +
+                            "'): set admin.token (in [admin], or --set admin.token=\"...\") so "
+                            "the admin API needs a bearer token");
   }
   if (a.token.find_first_of(" \t\r\n") != std::string::npos)
     r.error("token", "'admin.token' must not contain spaces or line breaks");
@@ -294,7 +318,14 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
                                  ": give exactly one action: upstream = \"POOL\", static_root = "
                                  "\"DIR\", a [return] table, metrics = true or health = true");
   }
-  if (static_files) route.kind = RouteConfig::Kind::static_files;
+  if (static_files) {
+    route.kind = RouteConfig::Kind::static_files;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(route.static_root, ec))
+      r.error("static_root", prefix + ".static_root '" + route.static_root +
+                                 "' is not a directory (relative paths start at the working "
+                                 "directory)");
+  }
   if (metrics) route.kind = RouteConfig::Kind::metrics;
   if (health) route.kind = RouteConfig::Kind::health;
   if (upstream) route.kind = RouteConfig::Kind::upstream;
@@ -386,9 +417,10 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
         ctx.error_at(el.source(), sp + " must be \"HOST:PORT\" or {address = ..., weight = ...}");
         continue;
       }
-      if (!valid_listen(sc.address) || sc.address.find(':') == std::string::npos ||
-          sc.address.front() == ':')
-        ctx.error_at(el.source(), sp + ": address must be HOST:PORT with a numeric port, not '" +
+      std::string host, port;
+      if (!split_host_port(sc.address, host, port) || host.empty() || !numeric_host(host))
+        ctx.error_at(el.source(), sp + ": address must be IP:PORT (a numeric address, or "
+                                       "localhost, and port), not '" +
                                       sc.address + "'");
       u.servers.push_back(std::move(sc));
     }
@@ -501,6 +533,14 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
             ctx.error_at(t->source(), prefix + ": no upstream named '" + route.upstream +
                                           "' (define it in [[gateway.upstreams]])");
         }
+        for (const auto& other : g.routes)
+          if (other.host == route.host && other.path == route.path &&
+              other.prefix == route.prefix && !route.path.empty())
+            ctx.error_at(t->source(),
+                         fmt::format("{}: {} '{}'{} is already routed at line {}", prefix,
+                                     route.prefix ? "prefix" : "path", route.path,
+                                     route.host.empty() ? "" : " for host " + route.host,
+                                     other.line));
         g.routes.push_back(std::move(route));
       } else {
         ctx.error_at(el.source(), prefix + " must be a table ([[gateway.routes]])");
