@@ -2,6 +2,7 @@
 #include "app/cli.h"
 #include "bench/cli.h"
 #include "config/config.h"
+#include "config/policies.h"
 #include "gateway/gateway.h"
 
 #include <CLI/CLI.hpp>
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
                  "Admin API listen address, e.g. 127.0.0.1:9901 (admin.listen)");
   gw->add_option(
       "--balance", gw_opts.balance,
-      "Policy for --upstream: round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma");
+      "Policy for --upstream: " + tenx::config::policy_names(tenx::config::kBalancers));
   gw->callback([&] {
     if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
     if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/policies.h"
 
 #include <arpa/inet.h>
 
@@ -392,15 +393,9 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
   u.line = r.line();
   if (!r.str("name", u.name) || u.name.empty())
     ctx.error_at(t.source(), prefix + ": 'name' is required");
-  if (r.str("balance", u.balance)) {
-    static const std::set<std::string> ok = {"round_robin", "least_conn", "ip_hash",
-                                             "sticky_cookie", "p2c_ewma"};
-    if (!ok.count(u.balance))
-      r.error("balance", prefix +
-                             ".balance must be one of round_robin, least_conn, ip_hash, "
-                             "sticky_cookie, p2c_ewma; not '" +
-                             u.balance + "'");
-  }
+  if (r.str("balance", u.balance) && !known_policy(kBalancers, u.balance))
+    r.error("balance", prefix + ".balance must be " + policy_names(kBalancers) + "; not '" +
+                           u.balance + "'");
   if (const auto* servers = r.array("servers")) {
     std::size_t i = 0;
     for (auto&& el : *servers) {

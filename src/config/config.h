@@ -81,7 +81,7 @@ struct StickyCookieConfig {
 
 struct UpstreamConfig {
   std::string name;
-  std::string balance = "round_robin";  // round_robin, least_conn, ip_hash, sticky_cookie, p2c_ewma
+  std::string balance = "round_robin";  // a name of config::kBalancers (config/policies.h)
   std::vector<UpstreamServerConfig> servers;
   std::uint32_t max_fails = 1;  // passive health; 0: off
   std::chrono::milliseconds fail_timeout{10'000};

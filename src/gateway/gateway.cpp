@@ -1,6 +1,7 @@
 #include "gateway/gateway.h"
 
 #include "config/config.h"
+#include "config/policies.h"
 #include "core/log.h"
 #include "core/runtime.h"
 #include "gateway/admin.h"
@@ -44,9 +45,8 @@ config::Config load_config(const RunOptions& o) {
     for (const auto& url : o.upstreams) u.servers.push_back({upstream_address(url), 1});
     if (!o.balance.empty()) {
       if (!parse_balance(o.balance))
-        throw config::Error({"--balance " + o.balance +
-                             ": expected round_robin, least_conn, ip_hash, sticky_cookie or "
-                             "p2c_ewma"});
+        throw config::Error(
+            {"--balance " + o.balance + ": expected " + config::policy_names(config::kBalancers)});
       u.balance = o.balance;
     }
     for (const auto& existing : c.gateway.upstreams)

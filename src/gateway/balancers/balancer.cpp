@@ -1,5 +1,6 @@
 #include "gateway/balancers/balancer.h"
 
+#include "config/policies.h"
 #include "gateway/balancers/policies.h"
 
 #include <array>
@@ -7,28 +8,18 @@
 
 namespace tenx::gateway {
 
-namespace {
-constexpr std::array<std::pair<BalanceKind, std::string_view>, 5> kNames{{
-    {BalanceKind::round_robin, "round_robin"},
-    {BalanceKind::least_conn, "least_conn"},
-    {BalanceKind::ip_hash, "ip_hash"},
-    {BalanceKind::sticky_cookie, "sticky_cookie"},
-    {BalanceKind::p2c_ewma, "p2c_ewma"},
-}};
-}  // namespace
+// BalanceKind follows config::kBalancers, the one table of names, in order.
+static_assert(std::size(config::kBalancers) == static_cast<std::size_t>(BalanceKind::p2c_ewma) + 1);
 
 std::optional<BalanceKind> parse_balance(std::string_view name) {
-  for (const auto& [kind, n] : kNames) {
-    if (n == name) return kind;
-  }
+  for (std::size_t i = 0; i < std::size(config::kBalancers); ++i)
+    if (config::kBalancers[i].name == name) return static_cast<BalanceKind>(i);
   return std::nullopt;
 }
 
 std::string_view balance_name(BalanceKind kind) {
-  for (const auto& [k, n] : kNames) {
-    if (k == kind) return n;
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(kind);
+  return i < std::size(config::kBalancers) ? config::kBalancers[i].name : "unknown";
 }
 
 std::unique_ptr<Balancer> make_balancer(BalanceKind kind, std::uint64_t seed) {

@@ -1,5 +1,7 @@
 #include "gateway/balancers/balancer.h"
 
+#include "config/policies.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/ip/address.hpp>
@@ -94,6 +96,16 @@ TEST(BalanceName, ParsesEveryPolicyNameAndRoundTrips) {
   }
   EXPECT_EQ(parse_balance("round_robin"), BalanceKind::round_robin);
   EXPECT_EQ(parse_balance("p2c_ewma"), BalanceKind::p2c_ewma);
+}
+
+TEST(BalanceName, EveryNameInTheConfigTableBuildsAPolicy) {
+  for (const auto& p : config::kBalancers) {
+    const auto kind = parse_balance(p.name);
+    ASSERT_TRUE(kind) << p.name;
+    EXPECT_EQ(balance_name(*kind), p.name);
+    EXPECT_NE(make_balancer(*kind, 1), nullptr) << p.name;
+    EXPECT_FALSE(p.description.empty()) << p.name;
+  }
 }
 
 TEST(BalanceName, RejectsUnknownNames) {
