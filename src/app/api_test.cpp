@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -70,8 +71,12 @@ void pg_admin(const std::string& sql) {
 // A fresh database per test: a temporary SQLite file, or a new PostgreSQL database.
 std::string fresh_database_url(const std::string& engine, const std::string& tag) {
   if (engine == "sqlite") {
+    // A parameterised test's name is "Name/param": one directory, not a nested pair whose
+    // parent drop_database() would leave behind.
+    std::string flat = tag;
+    std::replace(flat.begin(), flat.end(), '/', '_');
     const auto dir = std::filesystem::temp_directory_path() /
-                     ("tenx_api_" + std::to_string(::getpid()) + "_" + tag);
+                     ("tenx_api_" + std::to_string(::getpid()) + "_" + flat);
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     return "sqlite://" + (dir / "t.db").string();
