@@ -8,6 +8,7 @@ PKGS=(
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz target
+  clang-format-14               # the format check in scripts/test.sh
   prometheus                    # promtool, to validate /metrics output in the tests
   libsqlite3-dev libpq-dev      # tenx app's storage engines
   postgresql                    # a private cluster for the tests (scripts/pg.sh)

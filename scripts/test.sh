@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command and what CI runs: install what is missing, start a private
 # PostgreSQL cluster (scripts/pg.sh, stopped at exit), then
+#   0. lint: every C++ file formatted as .clang-format says (clang-format-14 --dry-run),
 #   1. release build + every test (unit and end-to-end),
 #   2. Debug + ASan/UBSan build + every test,
 #   3. the libFuzzer targets (clang 14): the HTTP request parser for about a minute, then the
@@ -28,13 +29,26 @@ export TENX_TEST_PG_URL TENX_REQUIRE_PG=1
 echo "=== PostgreSQL for the tests: $TENX_TEST_PG_URL"
 
 passed=0; failed=0
+status=0
+
+echo "=== lint: clang-format"
+unformatted=()
+while IFS= read -r f; do
+  clang-format-14 --dry-run -Werror "$f" >/dev/null 2>&1 || unformatted+=("$f")
+done < <(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'fuzz/*.cpp')
+if [ ${#unformatted[@]} -gt 0 ]; then
+  echo "lint: not formatted (run clang-format-14 -i on them): ${unformatted[*]}"
+  failed=$((failed + 1)); status=1
+else
+  echo "lint: every file formatted"
+  passed=$((passed + 1))
+fi
 count() {  # parse ctest's "N% tests passed, F tests failed out of T"
   local line; line=$(grep -E 'tests passed, [0-9]+ tests? failed out of' "$1" | tail -1)
   local f t; f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/'); t=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')
   passed=$((passed + t - f)); failed=$((failed + f))
 }
 
-status=0
 for preset in release asan; do
   echo "=== $preset: configure and build"
   cmake --preset "$preset" >/dev/null

@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
   std::string admin_listen;
   gw->add_option("--admin", admin_listen,
                  "Admin API listen address, e.g. 127.0.0.1:9901 (admin.listen)");
-  gw->add_option(
-      "--balance", gw_opts.balance,
-      "Policy for --upstream: " + tenx::config::policy_names(tenx::config::kBalancers));
+  gw->add_option("--balance", gw_opts.balance,
+                 "Policy for --upstream: " + tenx::config::policy_names(tenx::config::kBalancers));
   gw->callback([&] {
     if (!listen.empty()) gw_opts.overrides.push_back("server.listen=" + toml_string(listen));
     if (threads >= 0) gw_opts.overrides.push_back("server.threads=" + std::to_string(threads));

@@ -283,8 +283,8 @@ TEST_F(GatewayAdmin, RequestsFromWebPagesAreRefused) {
   // DNS rebinding: the page's own name in Host.
   {
     RawClient c(admin_);
-    ASSERT_TRUE(c.send("GET /pools HTTP/1.1\r\nHost: rebind.evil.test:" +
-                       std::to_string(admin_) + "\r\n\r\n"));
+    ASSERT_TRUE(c.send("GET /pools HTTP/1.1\r\nHost: rebind.evil.test:" + std::to_string(admin_) +
+                       "\r\n\r\n"));
     const auto rebound = c.read_response();
     ASSERT_TRUE(rebound);
     EXPECT_EQ(rebound->status, 403);
@@ -293,8 +293,8 @@ TEST_F(GatewayAdmin, RequestsFromWebPagesAreRefused) {
   // None of it changed anything; localhost by name is fine.
   {
     RawClient c(admin_);
-    ASSERT_TRUE(c.send("GET /pools HTTP/1.1\r\nHost: localhost:" + std::to_string(admin_) +
-                       "\r\n\r\n"));
+    ASSERT_TRUE(
+        c.send("GET /pools HTTP/1.1\r\nHost: localhost:" + std::to_string(admin_) + "\r\n\r\n"));
     const auto pools = c.read_response();
     ASSERT_TRUE(pools);
     EXPECT_EQ(pools->status, 200);
@@ -335,7 +335,8 @@ TEST_F(GatewayAdmin, ErrorsNameTheUnknownPool) {
 // Open descriptors and resident memory of a process, from /proc.
 std::size_t open_fds(pid_t pid) {
   std::size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
     (void)e;
     ++n;
   }

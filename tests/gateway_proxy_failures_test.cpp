@@ -76,8 +76,8 @@ TEST_F(GatewayProxyFailures, StreamedResponseOutlivesTheHeaderTimeout) {
     c.write("0\r\n\r\n");
     c.wait_for_close();
   });
-  start_gateway(gateway_toml(
-      pool_toml("pool", {quoted(slow.address())}, "header_timeout_ms = 500\nread_timeout_ms = 2000")));
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(slow.address())},
+                                       "header_timeout_ms = 500\nread_timeout_ms = 2000")));
   RawClient c(port_, 10s);
   ASSERT_TRUE(c.send(get_request("/stream")));
   const auto r = c.read_response();
@@ -99,8 +99,8 @@ TEST_F(GatewayProxyFailures, SlowUploadIsNotCutShortByTheHeaderTimeout) {
         return;
     }
   });
-  start_gateway(gateway_toml(
-      pool_toml("pool", {quoted(echo.address())}, "header_timeout_ms = 500\nread_timeout_ms = 2000")));
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(echo.address())},
+                                       "header_timeout_ms = 500\nread_timeout_ms = 2000")));
   RawClient c(port_, 10s);
   ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 60\r\n\r\n"));
   for (int i = 0; i < 6; ++i) {  // 1.5 s in all, three header timeouts
@@ -120,8 +120,8 @@ TEST_F(GatewayProxyFailures, SilentUpstreamAfterTheHeadIsCutAfterTheReadTimeout)
     c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst bytes");
     c.wait_for_close();
   });
-  start_gateway(gateway_toml(
-      pool_toml("pool", {quoted(stalls.address())}, "header_timeout_ms = 5000\nread_timeout_ms = 400")));
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(stalls.address())},
+                                       "header_timeout_ms = 5000\nread_timeout_ms = 400")));
   RawClient c(port_, 10s);
   ASSERT_TRUE(c.send(get_request("/x")));
   const auto t0 = clock_type::now();
@@ -149,8 +149,8 @@ TEST_F(GatewayProxyFailures, RelayedServiceUnavailableKeepsTheServerInRotation) 
 
 TEST_F(GatewayProxyFailures, StatusesListedInFailsOnTakeTheServerOut) {
   auto& a = start_upstream({.name = "a", .health_status = 503});
-  start_gateway(gateway_toml(
-      pool_toml("pool", {quoted(a.address())}, "max_fails = 1\nfails_on = [503]")));
+  start_gateway(
+      gateway_toml(pool_toml("pool", {quoted(a.address())}, "max_fails = 1\nfails_on = [503]")));
   const auto r = fetch(port_, get_request("/health"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
@@ -170,8 +170,9 @@ TEST_F(GatewayProxyFailures, ClientResetMidUploadDoesNotCountAgainstTheServer) {
   {
     ResettingClient c(port_);
     ASSERT_TRUE(c.ok());
-    ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" +
-                       std::string(1000, 'x')));
+    ASSERT_TRUE(
+        c.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" +
+               std::string(1000, 'x')));
     ASSERT_TRUE(echo.wait_received(std::string(1000, 'x'), 5s));
     c.reset();
   }
@@ -268,8 +269,9 @@ TEST_F(GatewayProxyFailures, EarlyAnswerBeforeTheBodyIsRelayedAndNotAFailure) {
   RawUpstream refuses(
       [](RawUpstream::Conn& c) {
         if (!c.read_head()) return;
-        c.write("HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"
-                "Content-Length: 9\r\nConnection: close\r\n\r\ntoo large");
+        c.write(
+            "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 9\r\nConnection: close\r\n\r\ntoo large");
         c.reset();
       },
       /*receive_buffer_bytes=*/16 * 1024);
@@ -334,8 +336,9 @@ TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatStopsReadingEndsTheUpl
   RawUpstream refuses(
       [test_over](RawUpstream::Conn& c) {
         if (!c.read_head()) return;
-        c.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n"
-                "\r\ntoo large");
+        c.write(
+            "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n"
+            "\r\ntoo large");
         test_over.wait_for(10s);  // neither reads nor closes until the test is over
       },
       /*receive_buffer_bytes=*/16 * 1024);

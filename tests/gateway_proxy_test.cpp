@@ -264,13 +264,12 @@ TEST_F(GatewayProxy, SeveralForwardingFieldsFromATrustedPeerAreOneListInOrder) {
   RawUpstream echo(echo_script);
   start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\n" +
                              pool_toml("echo", {quoted(echo.address())}, "balance = \"ip_hash\"")));
-  const auto head = echoed_head(
-      port_, get_request("/x",
-                         "X-Forwarded-For: 198.51.100.1\r\n"
-                         "X-Forwarded-For: 203.0.113.9, 10.1.2.3\r\n"
-                         "Forwarded: for=192.0.2.60;proto=https\r\n"
-                         "Forwarded: for=\"[2001:db8::7]:4711\"\r\n"
-                         "X-Real-IP: 203.0.113.9\r\n"));
+  const auto head = echoed_head(port_, get_request("/x",
+                                                   "X-Forwarded-For: 198.51.100.1\r\n"
+                                                   "X-Forwarded-For: 203.0.113.9, 10.1.2.3\r\n"
+                                                   "Forwarded: for=192.0.2.60;proto=https\r\n"
+                                                   "Forwarded: for=\"[2001:db8::7]:4711\"\r\n"
+                                                   "X-Real-IP: 203.0.113.9\r\n"));
   ASSERT_FALSE(head.empty());
   EXPECT_THAT(field_values(head, "X-Forwarded-For"),
               ElementsAre("198.51.100.1, 203.0.113.9, 10.1.2.3, 127.0.0.1"));
@@ -282,13 +281,13 @@ TEST_F(GatewayProxy, SeveralForwardingFieldsFromATrustedPeerAreOneListInOrder) {
 TEST_F(GatewayProxy, ForwardingFieldsFromAnUntrustedPeerAreAllRemoved) {
   RawUpstream echo(echo_script);
   start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
-  const auto head = echoed_head(
-      port_, get_request("/x",
-                         "X-Forwarded-For: 198.51.100.1\r\n"
-                         "X-Forwarded-For: 203.0.113.9\r\n"
-                         "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n"
-                         "Forwarded: for=192.0.2.60\r\n"
-                         "X-Real-IP: 203.0.113.9\r\n"));
+  const auto head =
+      echoed_head(port_, get_request("/x",
+                                     "X-Forwarded-For: 198.51.100.1\r\n"
+                                     "X-Forwarded-For: 203.0.113.9\r\n"
+                                     "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n"
+                                     "Forwarded: for=192.0.2.60\r\n"
+                                     "X-Real-IP: 203.0.113.9\r\n"));
   ASSERT_FALSE(head.empty());
   EXPECT_THAT(field_values(head, "X-Forwarded-For"), ElementsAre("127.0.0.1"));
   EXPECT_THAT(field_values(head, "X-Forwarded-Proto"), ElementsAre("http"));
@@ -300,18 +299,16 @@ TEST_F(GatewayProxy, ClientBehindTwoForwardedForFieldsIsTheRightmostUntrusted) {
   // ip_hash keys on the client: the same client in one field or split over two must land on
   // the same server.
   start_upstreams({"a", "b", "c"});
-  start_gateway(gateway_toml("[gateway]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\n" +
-                             pool_toml("pool",
-                                       {quoted(up(0).address()), quoted(up(1).address()),
-                                        quoted(up(2).address())},
-                                       "balance = \"ip_hash\"")));
+  start_gateway(gateway_toml(
+      "[gateway]\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\"]\n\n" +
+      pool_toml("pool", {quoted(up(0).address()), quoted(up(1).address()), quoted(up(2).address())},
+                "balance = \"ip_hash\"")));
   for (int i = 1; i <= 6; ++i) {
     const auto client = "198.51.100." + std::to_string(i);
-    const auto one =
-        who(port_, "/who", "X-Forwarded-For: 10.9.9.9, " + client + ", 10.0.0.1\r\n");
-    const auto two = who(port_, "/who",
-                         "X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: " + client +
-                             ", 10.0.0.1\r\n");
+    const auto one = who(port_, "/who", "X-Forwarded-For: 10.9.9.9, " + client + ", 10.0.0.1\r\n");
+    const auto two =
+        who(port_, "/who",
+            "X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: " + client + ", 10.0.0.1\r\n");
     EXPECT_EQ(one, two) << client;
   }
 }
@@ -328,9 +325,9 @@ TEST_F(GatewayProxy, Http10RequestWithoutHostReachesTheUpstreamWithOne) {
 TEST_F(GatewayProxy, AbsoluteFormTargetSendsTheRoutedAuthorityAsHost) {
   RawUpstream echo(echo_script);
   start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
-  const auto head =
-      echoed_head(port_, "GET http://routed.example.test/p?q=1 HTTP/1.1\r\n"
-                         "Host: other.example.test\r\n\r\n");
+  const auto head = echoed_head(port_,
+                                "GET http://routed.example.test/p?q=1 HTTP/1.1\r\n"
+                                "Host: other.example.test\r\n\r\n");
   ASSERT_FALSE(head.empty());
   EXPECT_EQ(head.substr(0, head.find("\r\n")), "GET /p?q=1 HTTP/1.1");
   EXPECT_THAT(field_values(head, "Host"), ElementsAre("routed.example.test"));
@@ -344,8 +341,9 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
   RawUpstream echo([&](RawUpstream::Conn& c) {
     const auto head = c.read_head();
     if (!head) return;
-    c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "\r\nhello from upstream|");
+    c.write(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "\r\nhello from upstream|");
     while (auto bytes = c.read_some()) {
       for (auto& ch : *bytes) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       if (!c.write(*bytes)) return;
@@ -355,9 +353,10 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
   start_gateway(gateway_toml(pool_toml("ws", {quoted(echo.address())})));
   {
     RawClient c(port_);
-    ASSERT_TRUE(c.send("GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                       "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly bytes|"));
+    ASSERT_TRUE(
+        c.send("GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+               "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nearly bytes|"));
     const auto r = c.read_response(/*head_request=*/true);
     ASSERT_TRUE(r) << c.last_error();
     EXPECT_EQ(r->status, 101);
@@ -383,8 +382,9 @@ TEST_F(GatewayProxy, UpgradeTheUpstreamDeclinesIsAnOrdinaryResponse) {
   RawUpstream plain(echo_script);  // answers 200 with what it got
   start_gateway(gateway_toml(pool_toml("p", {quoted(plain.address())})));
   RawClient c(port_);
-  ASSERT_TRUE(c.send("GET /x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\n\r\n"));
   const auto r = c.read_response();
   ASSERT_TRUE(r) << c.last_error();
   EXPECT_EQ(r->status, 200);

@@ -203,8 +203,8 @@ TEST_F(GatewayStatic, DotfilesAreNotServedButWellKnownIs) {
   write(dir_ / "public" / "docs" / ".hidden" / "x.txt", "x\n");
   fs::create_directories(dir_ / "public" / ".well-known");
   write(dir_ / "public" / ".well-known" / "security.txt", "Contact: ops@example.test\n");
-  for (const char* p : {"/static/.env", "/static/.git/config", "/static/docs/.hidden/x.txt",
-                        "/static/%2eenv"}) {
+  for (const char* p :
+       {"/static/.env", "/static/.git/config", "/static/docs/.hidden/x.txt", "/static/%2eenv"}) {
     const auto r = get(p);
     ASSERT_TRUE(r) << p;
     EXPECT_EQ(r->status, 404) << p;
@@ -222,7 +222,7 @@ TEST_F(GatewayStatic, EtagChangesWhenAFileChangesWithinTheSameSecond) {
   ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
   const auto first = get("/static/same.txt");
   ASSERT_TRUE(first);
-  write(file, "bbbb");  // same size
+  write(file, "bbbb");                                // same size
   times[0].tv_nsec = times[1].tv_nsec = 900'000'000;  // same second
   ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
   const auto second = get("/static/same.txt");
@@ -230,7 +230,8 @@ TEST_F(GatewayStatic, EtagChangesWhenAFileChangesWithinTheSameSecond) {
   EXPECT_EQ(second->body, "bbbb");
   EXPECT_NE(first->header("ETag"), second->header("ETag"));
   // And a client holding the old ETag gets the new body, not a 304.
-  const auto revalidated = get("/static/same.txt", "If-None-Match: " + *first->header("ETag") + "\r\n");
+  const auto revalidated =
+      get("/static/same.txt", "If-None-Match: " + *first->header("ETag") + "\r\n");
   ASSERT_TRUE(revalidated);
   EXPECT_EQ(revalidated->status, 200);
 }

@@ -380,8 +380,8 @@ void read_statuses(Ctx& ctx, Reader& r, const std::string& prefix, std::string_v
   for (auto&& el : *a) {
     const auto v = el.value<std::int64_t>();
     if (!el.is_integer() || !v || *v < 400 || *v > 599) {
-      ctx.error_at(el.source(), fmt::format("{}.{} takes HTTP error statuses (400 to 599)",
-                                            prefix, key));
+      ctx.error_at(el.source(),
+                   fmt::format("{}.{} takes HTTP error statuses (400 to 599)", prefix, key));
       continue;
     }
     out.push_back(static_cast<unsigned>(*v));
@@ -394,8 +394,8 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
   if (!r.str("name", u.name) || u.name.empty())
     ctx.error_at(t.source(), prefix + ": 'name' is required");
   if (r.str("balance", u.balance) && !known_policy(kBalancers, u.balance))
-    r.error("balance", prefix + ".balance must be " + policy_names(kBalancers) + "; not '" +
-                           u.balance + "'");
+    r.error("balance",
+            prefix + ".balance must be " + policy_names(kBalancers) + "; not '" + u.balance + "'");
   if (const auto* servers = r.array("servers")) {
     std::size_t i = 0;
     for (auto&& el : *servers) {
@@ -414,8 +414,9 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
       }
       std::string host, port;
       if (!split_host_port(sc.address, host, port) || host.empty() || !numeric_host(host))
-        ctx.error_at(el.source(), sp + ": address must be IP:PORT (a numeric address, or "
-                                       "localhost, and port), not '" +
+        ctx.error_at(el.source(), sp +
+                                      ": address must be IP:PORT (a numeric address, or "
+                                      "localhost, and port), not '" +
                                       sc.address + "'");
       u.servers.push_back(std::move(sc));
     }
@@ -531,11 +532,11 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
         for (const auto& other : g.routes)
           if (other.host == route.host && other.path == route.path &&
               other.prefix == route.prefix && !route.path.empty())
-            ctx.error_at(t->source(),
-                         fmt::format("{}: {} '{}'{} is already routed at line {}", prefix,
-                                     route.prefix ? "prefix" : "path", route.path,
-                                     route.host.empty() ? "" : " for host " + route.host,
-                                     other.line));
+            ctx.error_at(
+                t->source(),
+                fmt::format("{}: {} '{}'{} is already routed at line {}", prefix,
+                            route.prefix ? "prefix" : "path", route.path,
+                            route.host.empty() ? "" : " for host " + route.host, other.line));
         g.routes.push_back(std::move(route));
       } else {
         ctx.error_at(el.source(), prefix + " must be a table ([[gateway.routes]])");

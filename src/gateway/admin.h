@@ -66,10 +66,10 @@ class AdminAccess {
 
  private:
   mutable std::mutex mu_;
-  std::string token_;          // guarded by mu_
-  std::string host_;           // the listener's address as text; guarded by mu_
-  unsigned short port_ = 0;    // guarded by mu_
-  bool any_host_ = true;       // wildcard listener (or not bound yet); guarded by mu_
+  std::string token_;        // guarded by mu_
+  std::string host_;         // the listener's address as text; guarded by mu_
+  unsigned short port_ = 0;  // guarded by mu_
+  bool any_host_ = true;     // wildcard listener (or not bound yet); guarded by mu_
 };
 
 // reload() returns an empty string on success, else the reason the config was refused.

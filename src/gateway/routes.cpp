@@ -10,8 +10,8 @@
 
 #include "gateway/filter.h"
 #include "gateway/proxy/proxy.h"
-#include "http/path.h"
 #include "gateway/static_files.h"
+#include "http/path.h"
 
 namespace tenx::gateway {
 namespace {

@@ -3,10 +3,10 @@
 #include "core/blocking_pool.h"
 
 #include <fcntl.h>
-#include <sys/uio.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -315,11 +315,11 @@ boost::asio::awaitable<void> StaticFiles::handle(http::Exchange& ex) const {
   // Inode, modification time to the nanosecond and size: a file rewritten within the same
   // second, or replaced by another of the same size, gets a new ETag.
   char etag_buf[80];
-  const int etag_len = std::snprintf(
-      etag_buf, sizeof etag_buf, "\"%llx-%llx.%lx-%llx\"",
-      static_cast<unsigned long long>(st.st_ino),
-      static_cast<unsigned long long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec),
-      static_cast<unsigned long long>(size));
+  const int etag_len =
+      std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx.%lx-%llx\"",
+                    static_cast<unsigned long long>(st.st_ino),
+                    static_cast<unsigned long long>(st.st_mtim.tv_sec),
+                    static_cast<long>(st.st_mtim.tv_nsec), static_cast<unsigned long long>(size));
   const std::string_view etag(etag_buf, static_cast<std::size_t>(etag_len));
   const std::string last_modified = http_date(st.st_mtim.tv_sec);
   const std::string_view cache = fingerprinted(rel)

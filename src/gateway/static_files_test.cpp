@@ -44,8 +44,9 @@ TEST(StaticFiles, ServesWholeFilesAndRedirectsThroughTheBlockingPool) {
   StaticFiles::always_block_for_test(true);
   {
     auto files = std::make_shared<StaticFiles>(root.string(), "no-cache", "");
-    http::test_support::TestServer s(
-        [files](http::Exchange& ex) -> boost::asio::awaitable<void> { co_await files->handle(ex); });
+    http::test_support::TestServer s([files](http::Exchange& ex) -> boost::asio::awaitable<void> {
+      co_await files->handle(ex);
+    });
     auto whole = http::test_support::get_once(s, "/big.bin");
     ASSERT_TRUE(whole) << whole.error().message();
     EXPECT_EQ(whole->status, 200u);

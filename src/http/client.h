@@ -22,8 +22,9 @@
 // Timeouts: connect, send (longest wait for the server to take more request bytes), read
 // (longest wait for the next bytes of the response) and total (the whole buffered request; on
 // the streamed path the caller sets a deadline per phase: the proxy bounds the wait for the
-// response head, then only the waits between bytes, as nginx's proxy_read_timeout). Errors: Errc::timeout, Errc::closed (peer closed early),
-// Errc::bad_input (malformed response), Errc::limit_exceeded, or the socket's error code.
+// response head, then only the waits between bytes, as nginx's proxy_read_timeout). Errors:
+// Errc::timeout, Errc::closed (peer closed early), Errc::bad_input (malformed response),
+// Errc::limit_exceeded, or the socket's error code.
 #include "core/poller.h"
 #include "core/result.h"
 #include "http/io_buffer.h"

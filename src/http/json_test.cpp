@@ -35,16 +35,16 @@ namespace tenx::http {
 namespace {
 
 TEST(JsonMediaType, MatchesApplicationJsonInAnyCaseWithParameters) {
-  for (const char* ct : {"application/json", "APPLICATION/JSON", "Application/Json; charset=utf-8",
-                         " application/json ", "application/merge-patch+json",
-                         "application/problem+JSON;q=1"})
+  for (const char* ct :
+       {"application/json", "APPLICATION/JSON", "Application/Json; charset=utf-8",
+        " application/json ", "application/merge-patch+json", "application/problem+JSON;q=1"})
     EXPECT_TRUE(is_json_media_type(ct)) << ct;
 }
 
 TEST(JsonMediaType, RefusesOtherTypesThatMentionJson) {
-  for (const char* ct : {"text/plain;x=json", "text/json", "application/jsonx", "json", "",
-                         "application/x-www-form-urlencoded", "application/+json",
-                         "application/a/b+json"})
+  for (const char* ct :
+       {"text/plain;x=json", "text/json", "application/jsonx", "json", "",
+        "application/x-www-form-urlencoded", "application/+json", "application/a/b+json"})
     EXPECT_FALSE(is_json_media_type(ct)) << ct;
 }
 

@@ -67,7 +67,8 @@ TEST(NormalizePath, EncodedSeparatorsAndNulAreRefused) {
 }
 
 TEST(NormalizePath, MalformedEscapesAreRefused) {
-  for (const char* p : {"/a%", "/a%2", "/a%zz", "/a%2g", "/%"}) EXPECT_EQ(norm(p), "<bad escape>") << p;
+  for (const char* p : {"/a%", "/a%2", "/a%zz", "/a%2g", "/%"})
+    EXPECT_EQ(norm(p), "<bad escape>") << p;
 }
 
 TEST(NormalizePath, OnlyOriginFormPathsAreTouched) {

@@ -585,7 +585,8 @@ awaitable<error_code> Connection::tunnel_write(std::string_view bytes) {
   co_return co_await write_iov(&iov, 1);
 }
 
-awaitable<int> Connection::tunnel_wait(core::Poller::Handle& other, std::chrono::milliseconds idle) {
+awaitable<int> Connection::tunnel_wait(core::Poller::Handle& other,
+                                       std::chrono::milliseconds idle) {
   if (handle_->readable() || in_.size() > tunnel_taken_) co_return 0;
   watchdog_->set(clock_type::now() + idle);
   auto [ec, which] = co_await thread_.poller->wait_either(*handle_, false, other, false,

@@ -93,7 +93,7 @@ struct CacheEntry {
 };
 
 struct Registry::Shard {
-  std::mutex mu;  // owner takes it to add cells; the scraper to read them
+  std::mutex mu;                        // owner takes it to add cells; the scraper to read them
   std::atomic<std::uint64_t> swept{0};  // the retirement epoch this shard has freed up to
   std::vector<std::vector<std::unique_ptr<Cell>>> cells;     // [family][series]
   std::unordered_multimap<std::uint64_t, CacheEntry> cache;  // owner thread only
@@ -248,8 +248,8 @@ Registry::Shard& Registry::local_shard() {
   thread_local std::vector<Slot> slots;
   for (auto& s : slots)
     if (s.registry == id_) [[likely]] {
-      if (s.shard->swept.load(std::memory_order_relaxed) !=
-          epoch_.load(std::memory_order_relaxed)) [[unlikely]]
+      if (s.shard->swept.load(std::memory_order_relaxed) != epoch_.load(std::memory_order_relaxed))
+          [[unlikely]]
         sweep(*s.shard);
       return *s.shard;
     }

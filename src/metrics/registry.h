@@ -132,8 +132,8 @@ class Registry {
   std::vector<std::unique_ptr<Family>> families_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::unique_ptr<Collector>> collectors_;
-  std::vector<Retired> retired_;           // guarded by mu_; pruned once every shard swept
-  std::atomic<std::uint64_t> epoch_{0};    // bumped by each retirement
+  std::vector<Retired> retired_;         // guarded by mu_; pruned once every shard swept
+  std::atomic<std::uint64_t> epoch_{0};  // bumped by each retirement
   const std::uint64_t id_;
 };
 

@@ -211,7 +211,7 @@ TEST(Registry, OtherThreadsFreeRetiredCellsWhenTheyNextRecord) {
   reqs.retire_if([](const std::vector<std::string>&) { return true; });
   std::thread t2([&] { other.series({}).inc(); });  // a fresh thread: nothing to free
   t2.join();
-  other.series({}).inc();  // this thread frees its cell of "a"
+  other.series({}).inc();                  // this thread frees its cell of "a"
   EXPECT_EQ(r.cells_for_test(), 1u + 2u);  // t1's stays until t1 records again; two "other"
 }
 

@@ -41,7 +41,6 @@
 
 namespace tenx::e2e {
 
-
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
@@ -113,7 +112,7 @@ inline void expect_same_bytes(const std::string& got, const std::string& want) {
 
 // One request on a connection of its own; nullopt (with the reason in `error`) if unanswered.
 inline std::optional<Response> fetch(std::uint16_t port, const std::string& request,
-                              std::string* error = nullptr) {
+                                     std::string* error = nullptr) {
   RawClient c(port);
   if (!c.ok()) {
     if (error) *error = "connect failed";
@@ -130,7 +129,7 @@ inline std::optional<Response> fetch(std::uint16_t port, const std::string& requ
 
 // Which upstream answered GET `path`: the body of a 200, else a description of what came.
 inline std::string who(std::uint16_t port, std::string_view path = "/who",
-                std::string_view extra_headers = {}) {
+                       std::string_view extra_headers = {}) {
   std::string error;
   const auto r = fetch(port, get_request(path, extra_headers), &error);
   if (!r) return "no response (" + error + ")";
@@ -148,7 +147,7 @@ inline std::string post_request(std::string_view path, std::string_view body) {
 // Polls `text()` until it holds `needle` at least `times` times; false after `timeout`.
 template <typename TextFn>
 inline bool wait_for_count(TextFn text, std::string_view needle, std::size_t times,
-                    std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout) {
   const auto deadline = clock_type::now() + timeout;
   for (;;) {
     if (count_of(text(), needle) >= times) return true;
@@ -547,7 +546,7 @@ body = "gateway ok"
 // `[[gateway.upstreams]]` NAME over SERVERS (already TOML values) with extra keys, and a
 // prefix route to it.
 inline std::string pool_toml(std::string_view name, const std::vector<std::string>& servers,
-                      std::string_view extra = {}, std::string_view route_prefix = "/") {
+                             std::string_view extra = {}, std::string_view route_prefix = "/") {
   std::string list;
   for (const auto& s : servers) list += (list.empty() ? "" : ", ") + s;
   return fmt::format(R"([[gateway.upstreams]]

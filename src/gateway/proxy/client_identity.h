@@ -41,7 +41,7 @@ class TrustedProxies {
 
 // Owned storage the identity's views may point into; reused across requests.
 struct IdentityScratch {
-  std::string forwarded_for, forwarded;  // what is sent
+  std::string forwarded_for, forwarded;           // what is sent
   std::string xff_in, forwarded_in, proto, host;  // several incoming fields, joined
 };
 

@@ -26,8 +26,7 @@ bool hop_by_hop_or_framing(http::Field f) {
 }
 
 bool dropped_request_field(const http::HeaderView& h) {
-  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect ||
-      h.id == http::Field::forwarded)
+  if (hop_by_hop_or_framing(h.id) || h.id == http::Field::expect || h.id == http::Field::forwarded)
     return true;
   // Beast has no enum value for X-Forwarded-* and X-Real-IP.
   return h.id == http::Field::unknown && forwarding_field(h.name);
@@ -50,7 +49,8 @@ bool listed(const std::vector<std::string_view>& tokens, std::string_view name) 
   return false;
 }
 
-[[gnu::always_inline]] inline void append_field(std::string& head, std::string_view name, std::string_view value) {
+[[gnu::always_inline]] inline void append_field(std::string& head, std::string_view name,
+                                                std::string_view value) {
   head.append(name);
   head += ": "sv;
   head.append(value);
@@ -106,7 +106,8 @@ void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
   } else if (req.content_length) {
     char num[24];
     auto r = std::to_chars(num, num + sizeof num, *req.content_length);
-    append_field(head, "Content-Length"sv, std::string_view(num, static_cast<std::size_t>(r.ptr - num)));
+    append_field(head, "Content-Length"sv,
+                 std::string_view(num, static_cast<std::size_t>(r.ptr - num)));
   }
   head += "\r\n"sv;
 }

@@ -81,8 +81,8 @@ struct ProxyMetrics {
       "gateway_upstream_panic_total",
       "Requests sent to a server marked down because every server of the pool was.", {"pool"});
   metrics::Family& tunnels = metrics::Registry::global().counter(
-      "gateway_upgrades_total", "Connections switched to another protocol (WebSocket) and tunnelled.",
-      {"pool"});
+      "gateway_upgrades_total",
+      "Connections switched to another protocol (WebSocket) and tunnelled.", {"pool"});
   metrics::Family& client_aborts = metrics::Registry::global().counter(
       "gateway_client_aborts_total",
       "Proxied requests whose client went away or failed first (not counted against servers).",
@@ -158,11 +158,11 @@ struct Proxy::Workers {
 struct Proxy::Attempts {
   unsigned count = 0;
   unsigned max = 1;
-  bool may_retry = false;     // an idempotent method
-  bool body_sent = false;     // a byte of the body may have been read upstream: never replay
-  std::int64_t second = 0;    // the request's start, for the retry budget
+  bool may_retry = false;   // an idempotent method
+  bool body_sent = false;   // a byte of the body may have been read upstream: never replay
+  std::int64_t second = 0;  // the request's start, for the retry budget
   std::size_t worker = 0;
-  unsigned fail_status = 0;   // 0: no server was tried
+  unsigned fail_status = 0;  // 0: no server was tried
   std::string fail_message;
 };
 
@@ -560,9 +560,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
     if (!*acquired) acquired = co_await ts.client.acquire(server.endpoint());
     if (!acquired) {
       const bool timeout = acquired.error() == core::Errc::timeout;
-      note_failure(server, at, timeout ? "connect_timeout" : "connect", true, timeout ? 504 : 502,
-                   fmt::format("cannot connect to upstream {}: {}", sname,
-                               acquired.error().message()));
+      note_failure(
+          server, at, timeout ? "connect_timeout" : "connect", true, timeout ? 504 : 502,
+          fmt::format("cannot connect to upstream {}: {}", sname, acquired.error().message()));
       if (retry(at)) continue;
       break;
     }
@@ -591,9 +591,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
         stale_retry();
         continue;
       }
-      note_failure(server, at, "write", true, 502,
-                   fmt::format("upstream {} failed while sending: {}", sname,
-                               sent.upstream.message()));
+      note_failure(
+          server, at, "write", true, 502,
+          fmt::format("upstream {} failed while sending: {}", sname, sent.upstream.message()));
       if (retry(at)) continue;
       break;
     }
@@ -620,9 +620,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
           stale_retry();
           continue;
         }
-        note_failure(server, at, "closed_on_reuse", false, 502,
-                     fmt::format("upstream {} closed a reused connection without answering",
-                                 sname));
+        note_failure(
+            server, at, "closed_on_reuse", false, 502,
+            fmt::format("upstream {} closed a reused connection without answering", sname));
         break;
       }
       if (ec == core::Errc::timeout) {
@@ -630,9 +630,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
                      fmt::format("upstream {} did not answer within {} ms", sname,
                                  config_.header_timeout.count()));
       } else {
-        note_failure(server, at, ec == core::Errc::closed ? "closed" : "bad_response", true, 502,
-                     fmt::format("upstream {} sent no valid response head: {}", sname,
-                                 ec.message()));
+        note_failure(
+            server, at, ec == core::Errc::closed ? "closed" : "bad_response", true, 502,
+            fmt::format("upstream {} sent no valid response head: {}", sname, ec.message()));
       }
       if (retry(at)) continue;
       break;

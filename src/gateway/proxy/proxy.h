@@ -62,7 +62,7 @@ class Runtime;
 namespace tenx::http {
 class ClientConnection;
 struct ResponseHead;
-}
+}  // namespace tenx::http
 
 namespace tenx::gateway {
 
@@ -160,7 +160,7 @@ class Proxy {
   // slot on its own worker's loop).
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<HealthMonitor> health_;
-  core::Runtime* runtime_ = nullptr;  // set by close_pools_on_drain
+  core::Runtime* runtime_ = nullptr;        // set by close_pools_on_drain
   std::vector<std::uint64_t> drain_hooks_;  // taken back when a reload retires this pool
   mutable RetryBudget budget_;
 };

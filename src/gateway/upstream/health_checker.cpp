@@ -62,9 +62,9 @@ class HttpHealthChecker final : public HealthChecker {
 }  // namespace
 
 metrics::Family& health_check_metrics() {
-  static auto& f = metrics::Registry::global().counter(
-      "gateway_health_checks_total", "Active health checks, by result.",
-      {"pool", "server", "result"});
+  static auto& f = metrics::Registry::global().counter("gateway_health_checks_total",
+                                                       "Active health checks, by result.",
+                                                       {"pool", "server", "result"});
   return f;
 }
 
@@ -91,7 +91,8 @@ HealthMonitor::Servers HealthMonitor::servers() {
 void HealthMonitor::start(asio::io_context& loop) {
   if (loop_) return;
   loop_ = &loop;
-  asio::co_spawn(loop, [self = shared_from_this()] { return self->run(); }, asio::detached);
+  asio::co_spawn(
+      loop, [self = shared_from_this()] { return self->run(); }, asio::detached);
 }
 
 void HealthMonitor::stop() {
@@ -115,7 +116,8 @@ awaitable<void> HealthMonitor::run() {
     }
     // Every server at once; the round ends when the last probe has (each is bounded by the
     // probe timeout).
-    auto round_done = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+    auto round_done =
+        std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
     auto left = std::make_shared<std::size_t>(list.size());
     for (const auto& s : list) {
       auto& streak = streaks[s];
