@@ -198,8 +198,20 @@ TEST_F(GatewayAdmin, DrainLetsTheRequestInFlightFinish) {
     RawClient c(port_, 10s);
     if (c.send(get_request("/slow"))) slow = c.read_response();
   });
-  // `a` is the only server now, so the slow request is a's; it takes 1.5 s there.
-  std::this_thread::sleep_for(300ms);
+  // `a` is the only server now, so the slow request is a's; it takes 1.5 s there. Drain only
+  // once the gateway has it in flight to a (its active-requests gauge), not after a guess.
+  const auto in_flight_to_a =
+      "gateway_upstream_active_requests{pool=\"default\",server=\"" + a_->address() + "\"} 1";
+  bool seen = false;
+  for (int i = 0; i < 500 && !seen; ++i) {
+    const auto m = call(admin_, "GET", "/metrics");
+    seen = m && m->body.find(in_flight_to_a) != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(5ms);
+  }
+  if (!seen) {
+    in_flight.join();
+    FAIL() << "the slow request never reached the upstream";
+  }
   add_b_and_drain_a();
   if (HasFatalFailure()) {
     in_flight.join();
