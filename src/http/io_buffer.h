@@ -50,6 +50,21 @@ class IoBuffer {
   void clear() { begin_ = end_ = 0; }
   std::size_t capacity() const { return capacity_; }
 
+  // Parking: an empty buffer hands its storage back (an idle keep-alive connection keeps
+  // none) and takes one again before its next read. Only for an empty buffer.
+  std::unique_ptr<char[]> release(std::size_t& capacity) {
+    capacity = capacity_;
+    capacity_ = 0;
+    begin_ = end_ = 0;
+    return std::move(data_);
+  }
+  void adopt(std::unique_ptr<char[]> storage, std::size_t capacity) {
+    data_ = std::move(storage);
+    capacity_ = capacity;
+    begin_ = end_ = 0;
+  }
+  bool parked() const { return !data_; }
+
  private:
   std::unique_ptr<char[]> data_;
   std::size_t capacity_;

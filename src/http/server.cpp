@@ -163,6 +163,9 @@ class Connection : public ConnectionHook {
   awaitable<void> linger();
   // 414 when the request line alone is over the header limit, else 431.
   awaitable<void> reject_oversized_head();
+  // An idle keep-alive connection parks its buffers in the thread's pool while it waits.
+  void park_buffers();
+  void unpark_buffers();
   bool decide_keep_alive(Exchange& ex);
   void write_head(Exchange& ex, unsigned status, std::string_view content_type,
                   std::span<const Header> headers, std::optional<std::uint64_t> content_length,
@@ -218,6 +221,13 @@ class Connection : public ConnectionHook {
 };
 
 struct PerThread {
+  // Buffers of idle keep-alive connections, handed back while they wait for a next request
+  // and taken again when it comes (most recently used first: warm in cache). A few are kept
+  // for reuse, about as many as connections turn from idle to busy together; the rest are
+  // freed, so idle connections hold no buffer memory at all.
+  static constexpr std::size_t kMaxPooled = 64;
+  std::vector<std::unique_ptr<char[]>> in_pool;  // kReadChunk * 2 bytes each
+  std::vector<std::string> out_pool;
   std::shared_ptr<const Handler> handler;
   core::Poller* poller = nullptr;  // the runtime's, for this thread's listener and connections
   int listen_fd = -1;
@@ -383,6 +393,34 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
   out_ += body;
   if (co_await flush()) co_return;
   if (status != 408) co_await linger();
+}
+
+void Connection::park_buffers() {
+  std::size_t cap = 0;
+  auto storage = in_.release(cap);
+  if (cap == kReadChunk * 2 && thread_.in_pool.size() < PerThread::kMaxPooled)
+    thread_.in_pool.push_back(std::move(storage));
+  if (out_.capacity() > 0 && thread_.out_pool.size() < PerThread::kMaxPooled) {
+    thread_.out_pool.emplace_back();
+    thread_.out_pool.back().swap(out_);
+  } else {
+    std::string().swap(out_);
+  }
+}
+
+void Connection::unpark_buffers() {
+  if (!in_.parked()) return;
+  if (thread_.in_pool.empty()) {
+    in_.adopt(std::make_unique<char[]>(kReadChunk * 2), kReadChunk * 2);
+  } else {
+    in_.adopt(std::move(thread_.in_pool.back()), kReadChunk * 2);
+    thread_.in_pool.pop_back();
+  }
+  if (!thread_.out_pool.empty()) {
+    out_.swap(thread_.out_pool.back());
+    thread_.out_pool.pop_back();
+  }
+  if (out_.capacity() < kReadChunk) out_.reserve(kReadChunk);
 }
 
 awaitable<void> Connection::reject_oversized_head() {
@@ -885,6 +923,22 @@ awaitable<void> Connection::run() {
       }
       const bool partial = !in_.empty() || parser_.got_some();
       if (thread_.draining && !partial) co_return shutdown();
+      if (!partial && out_.empty() && !handle_->readable()) {
+        // Idle keep-alive: wait for the next request holding no buffers (nginx frees its
+        // header buffer too); an idle connection then costs its socket and coroutine only.
+        park_buffers();
+        idle_ = true;
+        watchdog_->set(clock_type::now() + limits.idle_timeout);
+        auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
+        watchdog_->clear();
+        unpark_buffers();
+        if (watchdog_->fired()) {
+          watchdog_->reset_fired();
+          shared_.metrics.rejected.series({"idle_timeout"}).inc();
+          co_return shutdown();
+        }
+        if (wec) co_return shutdown();  // cancelled by drain, or an error
+      }
       if (!in_.reserve(kReadChunk, limits.max_header_bytes + 2 * kReadChunk)) {
         co_await reject_oversized_head();
         co_return shutdown();
