@@ -38,13 +38,23 @@ NGX
 sed -i 's/worker_connections [0-9]*/worker_connections 16384/' "$WORK/nginx.conf"
 grep -q worker_connections "$WORK/nginx.conf" ||
   sed -i "s/^events {/events { worker_connections 16384;/" "$WORK/nginx.conf"
-/usr/sbin/nginx -c "$WORK/nginx.conf" & NGINX_PID=$!; PIDS+=("$NGINX_PID")
-"$TENX" gateway --config bench/configs/fixed_response.toml --listen 127.0.0.1:$TENX_PORT \
-  --threads "$WORKERS" --set server.idle_timeout_ms=300000 --set server.max_connections=100000 \
-  >"$WORK/tenx.out" 2>"$WORK/tenx.err" & TENX_PID=$!; PIDS+=("$TENX_PID")
-for port in $NGINX_PORT $TENX_PORT; do
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/hello" >/dev/null && break; sleep 0.05; done
-done
+# Each measurement starts its server afresh: freed memory is not given back to the system,
+# so a second round in the same process would see the first round's memory reused.
+start_server() {  # nginx|tenx -> SERVER_PID, SERVER_PORT
+  if [ "$1" = nginx ]; then
+    /usr/sbin/nginx -c "$WORK/nginx.conf" & SERVER_PID=$!; SERVER_PORT=$NGINX_PORT
+  else
+    "$TENX" gateway --config bench/configs/fixed_response.toml --listen 127.0.0.1:$TENX_PORT \
+      --threads "$WORKERS" --set server.idle_timeout_ms=300000 \
+      --set server.max_connections=100000 >"$WORK/tenx.out" 2>"$WORK/tenx.err" &
+    SERVER_PID=$!; SERVER_PORT=$TENX_PORT
+  fi
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$SERVER_PORT/hello" >/dev/null && return 0; sleep 0.05
+  done
+  echo "bench: $1 did not answer on $SERVER_PORT" >&2; exit 1
+}
 
 # Resident KiB of a process and its children (nginx: master + workers).
 rss() {
@@ -95,8 +105,10 @@ TEN=(); NGX=()
 for R in $(seq "$ROUNDS"); do
   if [ $((R % 2)) -eq 1 ]; then order="nginx tenx"; else order="tenx nginx"; fi
   for who in $order; do
-    if [ "$who" = nginx ]; then line=$(measure nginx $NGINX_PID $NGINX_PORT); NGX+=("$(echo "$line" | awk '{print $4}')")
-    else line=$(measure tenx $TENX_PID $TENX_PORT); TEN+=("$(echo "$line" | awk '{print $4}')"); fi
+    start_server "$who"
+    line=$(measure "$who" "$SERVER_PID" "$SERVER_PORT")
+    stop "$SERVER_PID"
+    if [ "$who" = nginx ]; then NGX+=("$(echo "$line" | awk '{print $4}')"); else TEN+=("$(echo "$line" | awk '{print $4}')"); fi
     echo "round $R: $line"
   done
 done
