@@ -360,51 +360,48 @@ TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatStopsReadingEndsTheUpl
 
 // ---- never replay what may have been read ----
 
-TEST_F(GatewayProxyFailures, BodilessPostIsNotReplayedAfterAReusedConnectionCloses) {
-  // Connection 1 answers a GET and keeps alive, then reads the POST and closes without an
-  // answer: it may have acted on it. Later connections would answer anything.
-  std::atomic<int> connections{0};
-  RawUpstream closer([&](RawUpstream::Conn& c) {
-    if (connections.fetch_add(1) == 0) {
+// An upstream whose first connection answers a GET and keeps alive, then reads the next
+// request and closes without an answer (it may have acted on it); later connections echo.
+// The gateway meets a reused connection that the upstream closed after reading the request.
+class StaleAfterReading : public GatewayProxyFailures {
+ protected:
+  void SetUp() override {
+    start_gateway(gateway_toml(pool_toml("pool", {quoted(closer_.address())}, "max_fails = 0")));
+  }
+  // The client's connection, after the warming GET that leaves the upstream's open.
+  std::unique_ptr<RawClient> warmed() {
+    auto c = std::make_unique<RawClient>(port_);
+    EXPECT_TRUE(c->send(get_request("/warm")));
+    const auto warm = c->read_response();
+    EXPECT_TRUE(warm && warm->body == "first");
+    return c;
+  }
+  std::atomic<int> connections_{0};
+  RawUpstream closer_{[this](RawUpstream::Conn& c) {
+    if (connections_.fetch_add(1) == 0) {
       if (!c.read_head()) return;
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
       if (c.read_head()) c.close();
       return;
     }
     echo_script(c);
-  });
-  start_gateway(gateway_toml(pool_toml("pool", {quoted(closer.address())}, "max_fails = 0")));
-  RawClient c(port_);
-  ASSERT_TRUE(c.send(get_request("/warm")));
-  const auto warm = c.read_response();
-  ASSERT_TRUE(warm);
-  EXPECT_EQ(warm->body, "first");
-  ASSERT_TRUE(c.send("POST /charge HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"));
-  const auto charged = c.read_response();
-  ASSERT_TRUE(charged) << c.last_error();
+  }};
+};
+
+TEST_F(StaleAfterReading, BodilessPostIsNotReplayed) {
+  auto c = warmed();
+  ASSERT_TRUE(c->send("POST /charge HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"));
+  const auto charged = c->read_response();
+  ASSERT_TRUE(charged) << c->last_error();
   EXPECT_EQ(charged->status, 502) << charged->body;
-  EXPECT_EQ(closer.requests(), 2) << "the POST was sent again";
+  EXPECT_EQ(closer_.requests(), 2) << "the POST was sent again";
 }
 
-TEST_F(GatewayProxyFailures, IdempotentGetIsRetriedAfterAReusedConnectionCloses) {
-  // The same stale connection, met by a GET: safe to send again on a new connection.
-  std::atomic<int> connections{0};
-  RawUpstream closer([&](RawUpstream::Conn& c) {
-    if (connections.fetch_add(1) == 0) {
-      if (!c.read_head()) return;
-      c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
-      if (c.read_head()) c.close();
-      return;
-    }
-    echo_script(c);
-  });
-  start_gateway(gateway_toml(pool_toml("pool", {quoted(closer.address())}, "max_fails = 0")));
-  RawClient c(port_);
-  ASSERT_TRUE(c.send(get_request("/warm")));
-  ASSERT_TRUE(c.read_response());
-  ASSERT_TRUE(c.send(get_request("/again")));
-  const auto again = c.read_response();
-  ASSERT_TRUE(again) << c.last_error();
+TEST_F(StaleAfterReading, IdempotentGetIsRetriedOnANewConnection) {
+  auto c = warmed();
+  ASSERT_TRUE(c->send(get_request("/again")));
+  const auto again = c->read_response();
+  ASSERT_TRUE(again) << c->last_error();
   EXPECT_EQ(again->status, 200);
   EXPECT_THAT(again->body, HasSubstr("GET /again"));
 }

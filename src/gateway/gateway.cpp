@@ -196,12 +196,7 @@ int run(const RunOptions& options) {
     ao.listen = cfg->admin.listen;
     ao.server_name = cfg->server.server_name;
     // The admin /health: the gateway's own checks, and every pool able to take requests.
-    http::HealthChecks checks;
-    checks.add(
-        "disk", cfg->health.check_timeout,
-        http::HealthChecks::disk_space(cfg->health.disk_path, cfg->health.disk_min_free_bytes));
-    checks.add("memory", cfg->health.check_timeout,
-               http::HealthChecks::memory(cfg->health.max_rss_bytes));
+    http::HealthChecks checks = gateway_health_checks(cfg->health);
     checks.add("upstreams", cfg->health.check_timeout,
                [pools]() -> boost::asio::awaitable<http::CheckResult> {
                  const auto now = UpstreamServer::clock::now();

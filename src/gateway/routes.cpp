@@ -57,6 +57,14 @@ const Route* RouteTable::match(std::string_view host, std::string_view path) con
   return nullptr;
 }
 
+http::HealthChecks gateway_health_checks(const config::HealthSection& h) {
+  http::HealthChecks checks;
+  checks.add("disk", h.check_timeout,
+             http::HealthChecks::disk_space(h.disk_path, h.disk_min_free_bytes));
+  checks.add("memory", h.check_timeout, http::HealthChecks::memory(h.max_rss_bytes));
+  return checks;
+}
+
 http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runtime* runtime,
                            std::map<std::string, std::shared_ptr<Proxy>>* pools_out,
                            const std::map<std::string, std::shared_ptr<Proxy>>* previous_pools) {
@@ -91,13 +99,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
                                                                    rc.prefix ? rc.path : "")
                                    : nullptr);
       }
-      http::HealthChecks checks;
-      checks.add(
-          "disk", cfg->health.check_timeout,
-          http::HealthChecks::disk_space(cfg->health.disk_path, cfg->health.disk_min_free_bytes));
-      checks.add("memory", cfg->health.check_timeout,
-                 http::HealthChecks::memory(cfg->health.max_rss_bytes));
-      health = checks.handler();
+      health = gateway_health_checks(cfg->health).handler();
     }
     std::shared_ptr<const config::Config> cfg;
     http::PathRules path_rules;

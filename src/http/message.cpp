@@ -95,14 +95,12 @@ std::string_view reason_phrase(unsigned status) {
   return r.empty() ? std::string_view("Unknown") : std::string_view(r.data(), r.size());
 }
 
-namespace {
-int hex_value(char c) {
+int hex_digit_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-}  // namespace
 
 bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
   out.clear();
@@ -111,8 +109,8 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = hex_value(in[i + 1]);
-      int lo = hex_value(in[i + 2]);
+      int hi = hex_digit_value(in[i + 1]);
+      int lo = hex_digit_value(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;

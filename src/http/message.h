@@ -97,6 +97,9 @@ struct ResponseHead {
 // "OK", "Not Found", ...; "Unknown" for codes without a registered reason.
 std::string_view reason_phrase(unsigned status);
 
+// The value of a hex digit (0-9, a-f, A-F), or -1.
+int hex_digit_value(char c);
+
 // Percent-decodes `in` into `out`; false on a malformed escape. '+' is kept as is unless
 // plus_as_space (for application/x-www-form-urlencoded and query strings).
 bool percent_decode(std::string_view in, std::string& out, bool plus_as_space = false);

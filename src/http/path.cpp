@@ -1,17 +1,12 @@
 #include "http/path.h"
 
+#include "http/message.h"
+
 #include <vector>
 
 namespace tenx::http {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 char upper_hex(char c) { return c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c; }
 
@@ -47,8 +42,8 @@ PathStatus normalize_path(std::string_view path, std::string& out, const PathRul
       continue;
     }
     if (i + 2 >= path.size()) return PathStatus::bad_escape;
-    const int hi = hex_value(path[i + 1]);
-    const int lo = hex_value(path[i + 2]);
+    const int hi = hex_digit_value(path[i + 1]);
+    const int lo = hex_digit_value(path[i + 2]);
     if (hi < 0 || lo < 0) return PathStatus::bad_escape;
     const int v = hi * 16 + lo;
     if (v == 0) return PathStatus::encoded_nul;
