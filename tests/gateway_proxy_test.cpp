@@ -335,6 +335,77 @@ TEST_F(GatewayProxy, AbsoluteFormTargetSendsTheRoutedAuthorityAsHost) {
   EXPECT_THAT(field_values(head, "Host"), ElementsAre("routed.example.test"));
 }
 
+// ---- protocol details through the proxy ----
+
+TEST_F(GatewayProxy, ExpectContinueIsAnsweredThenTheBodyReachesTheUpstream) {
+  RawUpstream echo(echo_script);
+  start_gateway(gateway_toml(pool_toml("echo", {quoted(echo.address())})));
+  RawClient c(port_);
+  ASSERT_TRUE(
+      c.send("POST /up HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+             "Content-Length: 5\r\n\r\n"));
+  ASSERT_TRUE(c.read_through("HTTP/1.1 100 Continue\r\n\r\n")) << c.last_error();
+  ASSERT_TRUE(c.send("hello"));
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("\r\n\r\nhello"));
+  EXPECT_THAT(r->body, Not(HasSubstr("Expect:"))) << "the gateway answered 100 itself";
+}
+
+TEST_F(GatewayProxy, Http10KeepAliveClientKeepsItsConnection) {
+  start_upstreams({"a"});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(up(0).address())})));
+  RawClient c(port_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send("GET /who HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << "request " << i << ": " << c.last_error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "a");
+    EXPECT_TRUE(r->connection_has("keep-alive")) << "request " << i;
+  }
+}
+
+TEST_F(GatewayProxy, NotModifiedIsRelayedWithoutABodyAndTheConnectionGoesOn) {
+  RawUpstream revalidates([](RawUpstream::Conn& c) {
+    while (c.read_head())
+      if (!c.write("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=60\r\n"
+                   "Content-Length: 1234\r\n\r\n"))
+        return;
+  });
+  start_gateway(gateway_toml(pool_toml("p", {quoted(revalidates.address())})));
+  RawClient c(port_);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send(get_request("/doc", "If-None-Match: \"v1\"\r\n")));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << c.last_error();
+    EXPECT_EQ(r->status, 304);
+    EXPECT_EQ(r->header("ETag"), "\"v1\"");
+    EXPECT_EQ(r->body, "");
+  }
+}
+
+TEST_F(GatewayProxy, InterimResponsesBeforeTheAnswerDoNotConfuseTheRelay) {
+  // 103 Early Hints, then the answer: the client gets the answer (tenx does not pass interim
+  // responses other than 100 and 101 on), and the connection stays in step.
+  RawUpstream hints([](RawUpstream::Conn& c) {
+    while (c.read_head())
+      if (!c.write("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        return;
+  });
+  start_gateway(gateway_toml(pool_toml("p", {quoted(hints.address())})));
+  RawClient c(port_);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send(get_request("/page")));
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << c.last_error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+  }
+}
+
 // ---- protocol upgrades (WebSocket) ----
 
 TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {

@@ -19,7 +19,7 @@ constexpr int kBatch = 256;
 // Rounds of epoll_wait per pass before the loop gets a turn: a busy loop would otherwise stay
 // in one pass for as long as sockets keep becoming ready, and its timers (deadlines, health
 // checks) and posted work (drain, cancellations) would wait until the load paused.
-constexpr int kMaxRounds = 16;
+constexpr int kMaxBatchesPerPass = 16;
 thread_local Poller* t_current = nullptr;
 }  // namespace
 
@@ -157,7 +157,7 @@ void Poller::on_ready(const boost::system::error_code& ec) {
   } end{*this};
   epoll_event evs[kBatch];
   for (int round = 0;; ++round) {
-    if (round == kMaxRounds) {
+    if (round == kMaxBatchesPerPass) {
       end.more = true;  // under sustained load: let the loop's timers and posted work run
       break;
     }

@@ -638,6 +638,8 @@ awaitable<bool> Connection::wait_body_or_readable(Exchange& ex, core::Poller::Ha
   if (parser_.done() || !in_.empty() || handle_->readable() || ex.body_io_error_ ||
       ex.body_error_ != ParseError::none)
     co_return false;
+  // A client waiting for 100 Continue sends nothing until it gets it: read_body_some sends it.
+  if (parser_.head().expect_continue && !continue_sent_ && ex.status_ == 0) co_return false;
   watchdog_->set(clock_type::now() + shared_.options.limits.body_timeout);
   auto [ec, which] = co_await thread_.poller->wait_either(*handle_, false, other, false,
                                                           asio::as_tuple(asio::use_awaitable));

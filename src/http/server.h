@@ -199,9 +199,9 @@ class Exchange {
       if (iequals(d, name)) return true;
     return false;
   }
-  // A field every response of this exchange carries, whoever answers (must be called before
-  // the response starts).
-  void set_response_header(std::string name, std::string value) {
+  // Adds a field every response of this exchange carries, whoever answers (before the
+  // response starts; a field of the same name already there stays: this adds, not replaces).
+  void add_response_header(std::string name, std::string value) {
     extra_response_headers_.emplace_back(std::move(name), std::move(value));
   }
 

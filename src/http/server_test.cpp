@@ -847,7 +847,7 @@ TEST(ServerObservers, SeeABufferedResponse) {
   Router r;
   r.get("/b", [seen](Exchange& ex) -> awaitable<void> {
     ex.observe(std::make_unique<Recorder>(seen));
-    ex.set_response_header("X-Extra", "1");
+    ex.add_response_header("X-Extra", "1");
     ex.respond(201, "text/plain", "buffered body");
     co_return;
   });

@@ -39,12 +39,12 @@ class RequestIdFilter final : public Filter {
   boost::asio::awaitable<FilterStatus> on_request(http::Exchange& ex, const Route&) const override {
     const auto incoming = ex.request().headers.find("x-request-id");
     if (incoming && plausible_id(*incoming)) {
-      ex.set_response_header("X-Request-Id", std::string(*incoming));
+      ex.add_response_header("X-Request-Id", std::string(*incoming));
     } else {
       auto id = new_id();
       if (incoming) ex.drop_request_header("x-request-id");
       ex.add_request_header("X-Request-Id", id);
-      ex.set_response_header("X-Request-Id", std::move(id));
+      ex.add_response_header("X-Request-Id", std::move(id));
     }
     co_return FilterStatus::Continue;
   }
