@@ -69,13 +69,11 @@ std::optional<Response> call(std::uint16_t port, std::string_view method, std::s
 
 // The admin port from the line that follows the listening line; 0 if it does not come.
 std::uint16_t wait_admin_port(TenxProcess& gw) {
+  if (!gw.wait_for_stdout("admin on http://127.0.0.1:", 10s)) return 0;
   std::smatch m;
-  std::string out;
-  for (int i = 0; i < 100 && !std::regex_search(out = gw.stdout_text(), m,
-                             std::regex("admin on http://127.0.0.1:(\\d+)"));
-       ++i)
-    std::this_thread::sleep_for(20ms);
-  return m.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(m[1]));
+  const std::string out = gw.stdout_text();
+  if (!std::regex_search(out, m, std::regex("admin on http://127.0.0.1:(\\d+)"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
 }
 
 class GatewayAdmin : public ::testing::Test {
@@ -199,7 +197,8 @@ TEST_F(GatewayAdmin, DrainLetsTheRequestInFlightFinish) {
     if (c.send(get_request("/slow"))) slow = c.read_response();
   });
   // `a` is the only server now, so the slow request is a's; it takes 1.5 s there. Drain only
-  // once the gateway has it in flight to a (its active-requests gauge), not after a guess.
+  // once the gateway has it in flight to a (its active-requests gauge), not after a guess;
+  // the gauge lives in another process, so it is read until it says so (bounded).
   const auto in_flight_to_a =
       "gateway_upstream_active_requests{pool=\"default\",server=\"" + a_->address() + "\"} 1";
   bool seen = false;
@@ -360,7 +359,8 @@ std::size_t rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
   return 0;
 }
-// Polls until the process holds `want` descriptors or fewer (closing is asynchronous).
+// Polls until the process holds `want` descriptors or fewer: another process closes its
+// sockets on its own loop, and /proc is the only place that tells (bounded, 3 s).
 bool fds_settle(pid_t pid, std::size_t want) {
   for (int i = 0; i < 300; ++i) {
     if (open_fds(pid) <= want) return true;

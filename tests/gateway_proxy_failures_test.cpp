@@ -65,7 +65,8 @@ class GatewayProxyFailures : public GatewayProxy {
 
 TEST_F(GatewayProxyFailures, StreamedResponseOutlivesTheHeaderTimeout) {
   // The head comes at once; the body trickles in for three times the header timeout, each
-  // piece well within the read timeout.
+  // piece well within the read timeout. (The pauses are the slow upstream under test, in
+  // another thread than the gateway's process: no clock of the gateway's can stand in.)
   RawUpstream slow([](RawUpstream::Conn& c) {
     if (!c.read_head()) return;
     if (!c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
@@ -88,6 +89,7 @@ TEST_F(GatewayProxyFailures, StreamedResponseOutlivesTheHeaderTimeout) {
 
 TEST_F(GatewayProxyFailures, SlowUploadIsNotCutShortByTheHeaderTimeout) {
   // Echoes each request 100 ms after its body is complete: the header timeout starts then.
+  // (Here too the pauses are the slow peers the test is about, not waits for an event.)
   RawUpstream echo([](RawUpstream::Conn& c) {
     while (auto head = c.read_head()) {
       const auto body = c.read_body(*head);
@@ -165,7 +167,13 @@ TEST_F(GatewayProxyFailures, FailsOnRefusesStatusesOutsideTheRange) {
 }
 
 TEST_F(GatewayProxyFailures, ClientResetMidUploadDoesNotCountAgainstTheServer) {
-  RawUpstream echo(echo_script);
+  // The upstream's side closing is the signal that the gateway has dealt with the reset.
+  std::promise<void> upstream_closed;
+  auto closed = upstream_closed.get_future();
+  RawUpstream echo([&](RawUpstream::Conn& c) {
+    echo_script(c);
+    upstream_closed.set_value();
+  });
   start_gateway(gateway_toml(pool_toml("pool", {quoted(echo.address())}, "max_fails = 1")));
   {
     ResettingClient c(port_);
@@ -176,7 +184,8 @@ TEST_F(GatewayProxyFailures, ClientResetMidUploadDoesNotCountAgainstTheServer) {
     ASSERT_TRUE(echo.wait_received(std::string(1000, 'x'), 5s));
     c.reset();
   }
-  std::this_thread::sleep_for(200ms);  // the gateway notices the reset on its own schedule
+  ASSERT_EQ(closed.wait_for(5s), std::future_status::ready)
+      << "the gateway kept the upstream exchange of a client that reset";
   EXPECT_EQ(server_up(echo.address()), 1);
   EXPECT_EQ(bugs(), 0);
   const auto r = fetch(port_, get_request("/after"));
@@ -239,11 +248,12 @@ TEST_F(GatewayProxyFailures, ClientThatClosesMidBodyTripsNoBug) {
 }
 
 TEST_F(GatewayProxyFailures, ClientThatHangsUpWhileWaitingReleasesTheUpstream) {
-  std::atomic<bool> upstream_saw_close{false};
+  std::promise<void> upstream_saw_close;
+  auto saw_close = upstream_saw_close.get_future();
   RawUpstream silent([&](RawUpstream::Conn& c) {
     if (!c.read_head()) return;
     c.wait_for_close();
-    upstream_saw_close = true;
+    upstream_saw_close.set_value();
   });
   start_gateway(gateway_toml(
       pool_toml("pool", {quoted(silent.address())}, "header_timeout_ms = 20000\nmax_fails = 1")));
@@ -252,9 +262,8 @@ TEST_F(GatewayProxyFailures, ClientThatHangsUpWhileWaitingReleasesTheUpstream) {
     ASSERT_TRUE(c.send(get_request("/slow")));
     ASSERT_TRUE(silent.wait_received("GET /slow", 5s));
   }  // the client closes
-  const auto deadline = clock_type::now() + 5s;
-  while (!upstream_saw_close && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(upstream_saw_close) << "the upstream exchange outlived its client";
+  EXPECT_EQ(saw_close.wait_for(5s), std::future_status::ready)
+      << "the upstream exchange outlived its client";
   const auto m = gateway_metrics();
   EXPECT_EQ(sample(m, "gateway_client_aborts_total{pool=\"pool\"}"), 1) << m;
   EXPECT_EQ(sample(m, up_series("pool", silent.address())), 1);
@@ -291,9 +300,12 @@ TEST_F(GatewayProxyFailures, EarlyAnswerBeforeTheBodyIsRelayedAndNotAFailure) {
 
 TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatKeepsReadingIsRelayed) {
   // nginx-style: answer 401 at once, then read and drop the body.
-  RawUpstream refuses([](RawUpstream::Conn& c) {
+  std::promise<void> answered;
+  auto answer_sent = answered.get_future();
+  RawUpstream refuses([&](RawUpstream::Conn& c) {
     if (!c.read_head()) return;
     c.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\nConnection: close\r\n\r\nwho?\r\n");
+    answered.set_value();
     c.wait_for_close();
   });
   start_gateway(gateway_toml(pool_toml("pool", {quoted(refuses.address())}, "max_fails = 1")));
@@ -301,7 +313,8 @@ TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatKeepsReadingIsRelayed)
   ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" +
                      std::string(20000, 'a')));
   ASSERT_TRUE(refuses.wait_received(std::string(100, 'a'), 5s));
-  std::this_thread::sleep_for(100ms);
+  // More body only once the answer is on its way: the gateway meets both in either order.
+  ASSERT_EQ(answer_sent.wait_for(5s), std::future_status::ready);
   c.send(std::string(20000, 'b'));
   const auto r = c.read_response();
   ASSERT_TRUE(r) << c.last_error();

@@ -18,6 +18,7 @@
 #include "support/gateway_fixture.h"
 
 #include <cmath>
+#include <future>
 
 namespace tenx::e2e {
 namespace {
@@ -409,7 +410,8 @@ TEST_F(GatewayProxy, InterimResponsesBeforeTheAnswerDoNotConfuseTheRelay) {
 // ---- protocol upgrades (WebSocket) ----
 
 TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
-  std::atomic<bool> upstream_saw_close{false};
+  std::promise<void> upstream_saw_close;
+  auto saw_close = upstream_saw_close.get_future();
   // Answers 101, then echoes every byte upper-cased, so the test sees each round trip.
   RawUpstream echo([&](RawUpstream::Conn& c) {
     const auto head = c.read_head();
@@ -419,9 +421,9 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
         "\r\nhello from upstream|");
     while (auto bytes = c.read_some()) {
       for (auto& ch : *bytes) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      if (!c.write(*bytes)) return;
+      if (!c.write(*bytes)) break;
     }
-    upstream_saw_close = true;
+    upstream_saw_close.set_value();
   });
   start_gateway(gateway_toml(pool_toml("ws", {quoted(echo.address())})));
   {
@@ -445,9 +447,8 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
       EXPECT_TRUE(c.read_through(upper)) << msg;
     }
   }  // the client closes: the upstream side of the tunnel closes too
-  const auto deadline = clock_type::now() + 5s;
-  while (!upstream_saw_close && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(upstream_saw_close);
+  EXPECT_EQ(saw_close.wait_for(5s), std::future_status::ready)
+      << "the upstream side of the tunnel outlived the client";
   EXPECT_EQ(sample(gateway_metrics(), "gateway_upgrades_total{pool=\"ws\"}"), 1);
 }
 
@@ -751,6 +752,23 @@ TEST_F(GatewayProxy, ActiveHealthCheckTakesAnUpstreamOutAndBringsItBack) {
   for (int i = 0; i < 10; ++i) seen += who(port_);
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 'a'), 5) << seen;
   EXPECT_EQ(std::count(seen.begin(), seen.end(), 'b'), 5) << seen;
+}
+
+TEST_F(GatewayProxy, AHangingServerDoesNotDelayTheChecksOfTheOthers) {
+  // The silent server's checks each hang for their whole 6 s timeout. Checked one after
+  // another, a's two failed checks would take at least 12 s to come; checked at once, a few
+  // 100 ms intervals.
+  FullBacklogListener silent;
+  ASSERT_NE(silent.port(), 0);
+  ASSERT_TRUE(silent.connects_hang(200ms)) << "connects to a full backlog complete here";
+  TenxUpstream& a = start_upstream({.name = "a", .health_status = 503});
+  start_gateway(gateway_toml(pool_toml("pool", {quoted(silent.address()), quoted(a.address())},
+                                       "[gateway.upstreams.health]\npath = \"/health\"\n"
+                                       "interval_ms = 100\ntimeout_ms = 6000\n"
+                                       "healthy_threshold = 2\nunhealthy_threshold = 2\n")));
+  EXPECT_TRUE(gateway_->wait_for_stderr("upstream unhealthy pool=pool server=" + a.address(), 5s))
+      << "a's checks waited behind the hanging server's\n"
+      << gateway_->stderr_text();
 }
 
 TEST_F(GatewayProxy, RecoveredUpstreamRampsItsWeightOverSlowStart) {

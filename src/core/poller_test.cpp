@@ -75,6 +75,42 @@ TEST(Poller, HangupWatchRunsOnceWhenThePeerClosesAndNobodyReads) {
   poller.remove(h);
 }
 
+TEST(Poller, WaitEitherCompletesWithTheSocketThatBecameReadyAndWithdrawsTheOther) {
+  asio::io_context loop;
+  Poller poller(loop);
+  Pair a, b;
+  Poller::Handle* ha = poller.add(a.fd[0]);
+  Poller::Handle* hb = poller.add(b.fd[0]);
+  ha->clear_readable();
+  hb->clear_readable();
+  std::vector<int> which;
+  auto wait = [&]() -> asio::awaitable<void> {
+    auto [ec, w] =
+        co_await poller.wait_either(*ha, false, *hb, false, asio::as_tuple(asio::use_awaitable));
+    which.push_back(ec ? -1 : w);
+  };
+  asio::co_spawn(loop, wait(), asio::detached);
+  loop.run_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(which.empty()) << "completed before either socket was ready";
+  ASSERT_EQ(::write(b.fd[1], "x", 1), 1);
+  loop.run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(which, std::vector<int>{1});
+  // The wait on `a` was withdrawn: a later edge there resumes nothing twice.
+  ASSERT_EQ(::write(a.fd[1], "x", 1), 1);
+  loop.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(which, std::vector<int>{1});
+  // A cancel ends a new wait with an error.
+  hb->clear_readable();
+  ha->clear_readable();
+  asio::co_spawn(loop, wait(), asio::detached);
+  loop.run_for(std::chrono::milliseconds(20));
+  ha->cancel();
+  loop.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(which, (std::vector<int>{1, -1}));
+  poller.remove(ha);
+  poller.remove(hb);
+}
+
 TEST(Poller, ClearedHangupWatchIsNotCalled) {
   asio::io_context loop;
   Poller poller(loop);

@@ -265,18 +265,18 @@ Registry::Shard& Registry::local_shard() {
 }
 
 void Registry::sweep(Shard& shard) {
-  std::vector<Retired> todo;
+  std::vector<Retired> to_free;  // retired since this shard last swept
   std::uint64_t now;
   {
     std::lock_guard lock(mu_);
     now = epoch_.load(std::memory_order_relaxed);
     const auto since = shard.swept.load(std::memory_order_relaxed);
     for (const auto& r : retired_)
-      if (r.epoch > since) todo.push_back(r);
+      if (r.epoch > since) to_free.push_back(r);
   }
   {
     std::lock_guard lock(shard.mu);
-    for (const auto& r : todo)
+    for (const auto& r : to_free)
       if (r.family < shard.cells.size() && r.id < shard.cells[r.family].size())
         shard.cells[r.family][r.id].reset();
     // Cached label values of retired series would keep their strings, and a stale lookup

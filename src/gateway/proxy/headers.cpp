@@ -95,7 +95,8 @@ void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
   append_field(head, "X-Forwarded-Proto"sv, client.proto);
   if (!client.host.empty()) append_field(head, "X-Forwarded-Host"sv, client.host);
   if (!client.forwarded.empty()) append_field(head, "Forwarded"sv, client.forwarded);
-  if (ex.upgrade_requested()) {
+  // `listed` first: the tokens are at hand, and most requests name no upgrade.
+  if (listed(tokens, "upgrade") && ex.upgrade_requested()) {
     // RFC 9110 §7.8: a hop that passes an upgrade on names it in its own Connection field.
     append_field(head, "Upgrade"sv, req.headers.find(http::Field::upgrade).value_or(""));
     append_field(head, "Connection"sv, "upgrade"sv);

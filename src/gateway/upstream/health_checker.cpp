@@ -114,23 +114,21 @@ awaitable<void> HealthMonitor::run() {
       const bool present = std::find(list.begin(), list.end(), it->first) != list.end();
       it = present ? std::next(it) : streaks.erase(it);
     }
-    // Every server at once; the round ends when the last probe has (each is bounded by the
-    // probe timeout).
-    auto round_done =
-        std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
-    auto left = std::make_shared<std::size_t>(list.size());
+    // Every server whose last probe has ended gets a new one now: a server whose probe hangs
+    // (bounded by the timeout) skips rounds and holds up no other server's checks.
     for (const auto& s : list) {
       auto& streak = streaks[s];
       if (!streak) streak = std::make_shared<Streak>();
+      if (streak->in_flight) continue;
+      streak->in_flight = true;
       asio::co_spawn(
           ex,
-          [self, checker, s, streak, round_done, left]() -> awaitable<void> {
+          [self, checker, s, streak]() -> awaitable<void> {
             co_await self->check(*checker, s, streak);
-            if (--*left == 0) round_done->cancel();
+            streak->in_flight = false;
           },
           asio::detached);
     }
-    if (!list.empty()) co_await round_done->async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopped_.load()) break;
     timer_->expires_after(config_.interval);
     co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));

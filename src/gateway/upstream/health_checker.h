@@ -3,9 +3,10 @@
 //
 //   HealthChecker  one probe of one server: the policy (HTTP now: GET `path`, any 2xx
 //                  passes; TCP connect later). make_health_checker() is the table of kinds.
-//   HealthMonitor  every `interval`, probes every server of the pool at once (one coroutine
-//                  per server, each bounded by the probe timeout, so one hanging server
-//                  delays no other check), and flips UpstreamServer::healthy after
+//   HealthMonitor  every `interval`, probes every server of the pool whose last probe has
+//                  ended (one coroutine each, bounded by the probe timeout: a hanging server
+//                  skips rounds and delays no other server's checks), and flips
+//                  UpstreamServer::healthy after
 //                  healthy_threshold / unhealthy_threshold consecutive results.
 //
 // A monitor runs on one event loop (the gateway uses runtime loop 0) from start() until stop();
@@ -60,6 +61,7 @@ class HealthMonitor : public std::enable_shared_from_this<HealthMonitor> {
  private:
   struct Streak {
     unsigned ok = 0, fail = 0;
+    bool in_flight = false;  // a probe of this server has not ended yet
   };
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<void> check(HealthChecker& checker, std::shared_ptr<UpstreamServer> s,
