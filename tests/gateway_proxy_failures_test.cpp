@@ -168,11 +168,10 @@ TEST_F(GatewayProxyFailures, FailsOnRefusesStatusesOutsideTheRange) {
 
 TEST_F(GatewayProxyFailures, ClientResetMidUploadDoesNotCountAgainstTheServer) {
   // The upstream's side closing is the signal that the gateway has dealt with the reset.
-  std::promise<void> upstream_closed;
-  auto closed = upstream_closed.get_future();
+  OnceSignal upstream_closed;
   RawUpstream echo([&](RawUpstream::Conn& c) {
     echo_script(c);
-    upstream_closed.set_value();
+    upstream_closed.set();
   });
   start_gateway(gateway_toml(pool_toml("pool", {quoted(echo.address())}, "max_fails = 1")));
   {
@@ -184,7 +183,7 @@ TEST_F(GatewayProxyFailures, ClientResetMidUploadDoesNotCountAgainstTheServer) {
     ASSERT_TRUE(echo.wait_received(std::string(1000, 'x'), 5s));
     c.reset();
   }
-  ASSERT_EQ(closed.wait_for(5s), std::future_status::ready)
+  ASSERT_TRUE(upstream_closed.wait(5s))
       << "the gateway kept the upstream exchange of a client that reset";
   EXPECT_EQ(server_up(echo.address()), 1);
   EXPECT_EQ(bugs(), 0);
@@ -248,12 +247,11 @@ TEST_F(GatewayProxyFailures, ClientThatClosesMidBodyTripsNoBug) {
 }
 
 TEST_F(GatewayProxyFailures, ClientThatHangsUpWhileWaitingReleasesTheUpstream) {
-  std::promise<void> upstream_saw_close;
-  auto saw_close = upstream_saw_close.get_future();
+  OnceSignal upstream_saw_close;
   RawUpstream silent([&](RawUpstream::Conn& c) {
     if (!c.read_head()) return;
     c.wait_for_close();
-    upstream_saw_close.set_value();
+    upstream_saw_close.set();
   });
   start_gateway(gateway_toml(
       pool_toml("pool", {quoted(silent.address())}, "header_timeout_ms = 20000\nmax_fails = 1")));
@@ -262,8 +260,7 @@ TEST_F(GatewayProxyFailures, ClientThatHangsUpWhileWaitingReleasesTheUpstream) {
     ASSERT_TRUE(c.send(get_request("/slow")));
     ASSERT_TRUE(silent.wait_received("GET /slow", 5s));
   }  // the client closes
-  EXPECT_EQ(saw_close.wait_for(5s), std::future_status::ready)
-      << "the upstream exchange outlived its client";
+  EXPECT_TRUE(upstream_saw_close.wait(5s)) << "the upstream exchange outlived its client";
   const auto m = gateway_metrics();
   EXPECT_EQ(sample(m, "gateway_client_aborts_total{pool=\"pool\"}"), 1) << m;
   EXPECT_EQ(sample(m, up_series("pool", silent.address())), 1);
@@ -300,12 +297,11 @@ TEST_F(GatewayProxyFailures, EarlyAnswerBeforeTheBodyIsRelayedAndNotAFailure) {
 
 TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatKeepsReadingIsRelayed) {
   // nginx-style: answer 401 at once, then read and drop the body.
-  std::promise<void> answered;
-  auto answer_sent = answered.get_future();
+  OnceSignal answered;
   RawUpstream refuses([&](RawUpstream::Conn& c) {
     if (!c.read_head()) return;
     c.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\nConnection: close\r\n\r\nwho?\r\n");
-    answered.set_value();
+    answered.set();
     c.wait_for_close();
   });
   start_gateway(gateway_toml(pool_toml("pool", {quoted(refuses.address())}, "max_fails = 1")));
@@ -314,7 +310,7 @@ TEST_F(GatewayProxyFailures, EarlyAnswerFromAnUpstreamThatKeepsReadingIsRelayed)
                      std::string(20000, 'a')));
   ASSERT_TRUE(refuses.wait_received(std::string(100, 'a'), 5s));
   // More body only once the answer is on its way: the gateway meets both in either order.
-  ASSERT_EQ(answer_sent.wait_for(5s), std::future_status::ready);
+  ASSERT_TRUE(answered.wait(5s));
   c.send(std::string(20000, 'b'));
   const auto r = c.read_response();
   ASSERT_TRUE(r) << c.last_error();

@@ -410,8 +410,7 @@ TEST_F(GatewayProxy, InterimResponsesBeforeTheAnswerDoNotConfuseTheRelay) {
 // ---- protocol upgrades (WebSocket) ----
 
 TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
-  std::promise<void> upstream_saw_close;
-  auto saw_close = upstream_saw_close.get_future();
+  OnceSignal upstream_saw_close;
   // Answers 101, then echoes every byte upper-cased, so the test sees each round trip.
   RawUpstream echo([&](RawUpstream::Conn& c) {
     const auto head = c.read_head();
@@ -423,7 +422,7 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
       for (auto& ch : *bytes) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       if (!c.write(*bytes)) break;
     }
-    upstream_saw_close.set_value();
+    upstream_saw_close.set();
   });
   start_gateway(gateway_toml(pool_toml("ws", {quoted(echo.address())})));
   {
@@ -447,8 +446,7 @@ TEST_F(GatewayProxy, WebSocketUpgradeIsTunnelledBothWays) {
       EXPECT_TRUE(c.read_through(upper)) << msg;
     }
   }  // the client closes: the upstream side of the tunnel closes too
-  EXPECT_EQ(saw_close.wait_for(5s), std::future_status::ready)
-      << "the upstream side of the tunnel outlived the client";
+  EXPECT_TRUE(upstream_saw_close.wait(5s)) << "the upstream side of the tunnel outlived the client";
   EXPECT_EQ(sample(gateway_metrics(), "gateway_upgrades_total{pool=\"ws\"}"), 1);
 }
 

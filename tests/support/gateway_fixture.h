@@ -31,6 +31,7 @@
 #include <cctype>
 #include <csignal>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -155,6 +156,23 @@ inline bool wait_for_count(TextFn text, std::string_view needle, std::size_t tim
     std::this_thread::sleep_for(10ms);
   }
 }
+
+// "It happened", from an upstream script's thread to the test: set() any number of times (a
+// script runs once per connection), wait() blocks until the first.
+class OnceSignal {
+ public:
+  void set() {
+    if (!set_.exchange(true)) promise_.set_value();
+  }
+  bool wait(std::chrono::milliseconds timeout) {
+    return future_.wait_for(timeout) == std::future_status::ready;
+  }
+
+ private:
+  std::atomic<bool> set_{false};
+  std::promise<void> promise_;
+  std::future<void> future_ = promise_.get_future();
+};
 
 struct UpstreamSpec {
   std::string name;              // what /who and /work answer

@@ -1,8 +1,8 @@
 #pragma once
 // Active health checks of an upstream pool (nginx Plus' health_check, HAProxy's check).
 //
-//   HealthChecker  one probe of one server: the policy (HTTP now: GET `path`, any 2xx
-//                  passes; TCP connect later). make_health_checker() is the table of kinds.
+//   HealthChecker  one probe of one server: the policy ("http": GET `path`, any 2xx
+//                  passes). make_health_checker() is the table of kinds.
 //   HealthMonitor  every `interval`, probes every server of the pool whose last probe has
 //                  ended (one coroutine each, bounded by the probe timeout: a hanging server
 //                  skips rounds and delays no other server's checks), and flips
