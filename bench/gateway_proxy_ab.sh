@@ -4,16 +4,16 @@
 # change to the proxy on this noisy machine, where only ratios measured in the same run count.
 #
 # Every proxy runs at once on its own port; each round loads them in turn with
-# `wrk -t1 -c64 -dD --latency /hello` (the order reversed every other round) and prints req/s,
+# `wrk -t1 -cC -dD --latency /hello` (C = --connections) (the order reversed every other round) and prints req/s,
 # p99 and each binary's ratio to nginx; then the medians of those ratios.
 #
 # Usage: bench/gateway_proxy_ab.sh --bins "before:path/to/tenx after:build/release/bin/tenx"
-#          [--rounds 6] [--duration 5s] [--workers 1]
+#          [--rounds 6] [--duration 5s] [--workers 1] [--connections 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
-ROUNDS=6; DURATION=5s; WORKERS=1; BINS=""
-options --bins BINS --rounds ROUNDS --duration DURATION --workers WORKERS -- "$@"
+ROUNDS=6; DURATION=5s; WORKERS=1; CONNS=64; BINS=""
+options --bins BINS --rounds ROUNDS --duration DURATION --workers WORKERS --connections CONNS -- "$@"
 [ -n "$BINS" ] || { echo "bench: --bins \"name:path name:path\" is required" >&2; exit 2; }
 need wrk wrk
 use_tenx
@@ -33,13 +33,13 @@ for b in $BINS; do
   PORT[$name]=$p; NAMES="$NAMES $name"; RATIOS[$name]=""
 done
 REVERSED=$(echo "$NAMES" | tr ' ' '\n' | tac | tr '\n' ' ')
-echo "wrk -t1 -c64 -d$DURATION --latency /hello, $WORKERS worker(s); req/s (p99 ms) per proxy"
+echo "wrk -t1 -c$CONNS -d$DURATION --latency /hello, $WORKERS worker(s); req/s (p99 ms) per proxy"
 for R in $(seq "$ROUNDS"); do
   if [ $((R % 2)) -eq 1 ]; then order=$NAMES; else order=$REVERSED; fi
   declare -A RPS=()
   line="round $R:"
   for who in $order; do
-    wrk -t1 -c64 -d"$DURATION" --latency "http://127.0.0.1:${PORT[$who]}/hello" >"$WORK/wrk.txt" 2>&1
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$who]}/hello" >"$WORK/wrk.txt" 2>&1
     RPS[$who]=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
     line="$line $who ${RPS[$who]} ($(to_ms "$(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")"))"
   done

@@ -5,11 +5,14 @@
 // so every async_read_some first tries a recv that fails with EAGAIN (measured: two recv
 // calls per request instead of one), and async_wait re-arms the descriptor with an epoll_ctl
 // call every time. The Poller keeps a private epoll set (EPOLLET) whose descriptor sits in
-// the loop's Asio reactor; per socket it keeps `readable` / `writable` flags that the owner
-// clears after a short read or EAGAIN and that edges set again. A coroutine waits only when
-// the flag is clear, and the waiting costs no system call of its own: one epoll_wait on the
-// private set serves every socket that became ready together.
-//
+// the loop's Asio reactor, registered once for good (no epoll_ctl per wake-up); per socket it
+// keeps `readable` / `writable` flags that the owner clears after a short read or EAGAIN and
+// that edges set again. A coroutine waits only when the flag is clear, and the waiting costs
+// no system call of its own: one epoll_wait on the private set serves every socket that
+// became ready together. The price of the nesting, against nginx's single set: the loop's
+// epoll_wait and the set's are two calls per wake-up where nginx makes one (measured at 8
+// connections: 2.25 epoll_wait per proxied request against nginx's 0.85; docs/benchmarks.md).
+
 // Usage (on the loop's thread only):
 //   Poller::Handle* h = poller.add(fd);        // after accept/connect; fd is non-blocking
 //   if (!h->readable()) co_await h->wait_readable(as_tuple(use_awaitable));
@@ -24,14 +27,15 @@
 // completion handler, on the loop thread. Handles removed while a batch of events is being
 // delivered are freed only after the batch, so a stale event never reaches freed memory.
 //
-// Lifetime: while handles are registered the Poller keeps one wait pending in the loop (which
-// keeps io_context::run() going); when the last one is removed it withdraws it, so a draining
-// loop ends once its connections have. Destroy the Poller on (or after stopping) its loop.
+// Lifetime: while handles are registered the Poller holds work on the loop (which keeps
+// io_context::run() going); when the last one is removed it lets go, so a draining loop ends
+// once its connections have. Destroy the Poller on (or after stopping) its loop, before the
+// io_context.
 #include "core/result.h"
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 
 #include <cstddef>
@@ -274,16 +278,22 @@ class Poller {
   };
   template <class H>
   void post_now(H handler, bool aborted);
-  void arm();
-  void on_ready(const boost::system::error_code& ec);
-  // After a pass: frees handles removed during it and re-arms (through the loop's queue when
-  // `more` readiness may be waiting).
+  // Called by the loop's reactor whenever the set becomes ready: queues one pass.
+  void schedule_pass();
+  void on_ready();
+  // After a pass: frees handles removed during it, and queues another pass when `more`
+  // readiness may be waiting.
   void end_batch(bool more);
   void release(Handle* h);
+  void hold_loop(bool hold);
+
+  struct Registration;  // the set's entry in the loop's reactor (poller.cpp)
 
   boost::asio::io_context& loop_;
   int epfd_ = -1;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;
+  std::unique_ptr<Registration> reg_;
+  bool pass_queued_ = false;
+  bool holding_loop_ = false;
   std::vector<std::unique_ptr<Handle>> slab_;  // owns every Handle ever made
   Handle* free_ = nullptr;
   std::vector<Handle*> deferred_;       // removed during a batch; freed after it
@@ -291,7 +301,6 @@ class Poller {
   std::vector<WaitHandler> resuming_;   // batch_end_ being resumed (capacity reused)
   std::size_t registered_ = 0;
   bool in_batch_ = false;
-  bool armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once shut down
   bool shut_down_ = false;
 };
