@@ -29,7 +29,7 @@ std::map<std::string, std::shared_ptr<Proxy>> LivePools::all() const {
 namespace {
 
 json::object describe(const Proxy& p) {
-  const auto now = UpstreamServer::clock::now();
+  const auto now = p.clock().now();
   json::array servers;
   for (const auto& m : p.members()->members) {
     const auto& s = *m.server;

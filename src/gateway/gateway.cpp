@@ -128,12 +128,11 @@ int run(const RunOptions& options) {
       "gateway_upstream_up",
       "1 if the server takes new requests (healthy, not draining, not passively down).",
       metrics::Kind::gauge, [pools](std::vector<metrics::Sample>& out) {
-        const auto now = UpstreamServer::clock::now();
         for (const auto& [name, p] : pools->all())
           for (const auto& m : p->members()->members)
             out.push_back({"gateway_upstream_up",
                            {{"pool", name}, {"server", m.server->params().address}},
-                           m.server->available(now) ? 1.0 : 0.0});
+                           m.server->available(p->clock().now()) ? 1.0 : 0.0});
       });
   metrics::Registry::global().add_collector(
       "gateway_upstream_active_requests", "Requests in flight to the server, over all workers.",
@@ -199,10 +198,10 @@ int run(const RunOptions& options) {
     http::HealthChecks checks = gateway_health_checks(cfg->health);
     checks.add("upstreams", cfg->health.check_timeout,
                [pools]() -> boost::asio::awaitable<http::CheckResult> {
-                 const auto now = UpstreamServer::clock::now();
                  std::string empty;
                  for (const auto& [name, p] : pools->all()) {
                    bool any = false;
+                   const auto now = p->clock().now();
                    for (const auto& m : p->members()->members)
                      any = any || m.server->available(now);
                    if (!any) empty += (empty.empty() ? "" : ", ") + name;

@@ -82,7 +82,8 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
         const Proxy* before = nullptr;
         if (previous)
           if (auto it = previous->find(u.name); it != previous->end()) before = it->second.get();
-        auto p = std::make_shared<Proxy>(u, trusted, threads, before);
+        auto p =
+            std::make_shared<Proxy>(u, trusted, threads, core::SystemClock::instance(), before);
         if (runtime) {
           p->start_health_checks(*runtime);
           p->close_pools_on_drain(*runtime);

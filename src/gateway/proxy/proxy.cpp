@@ -23,7 +23,6 @@ namespace tenx::gateway {
 namespace asio = boost::asio;
 using namespace std::string_view_literals;
 using asio::awaitable;
-using clock_type = std::chrono::steady_clock;
 
 namespace {
 
@@ -174,12 +173,13 @@ struct Proxy::Sent {
 };
 
 Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
-             std::size_t threads, const Proxy* previous)
+             std::size_t threads, const core::Clock& clock, const Proxy* previous)
     : config_(config),
+      clock_(clock),
       trusted_(std::move(trusted)),
       balance_(parse_balance(config.balance).value_or(BalanceKind::round_robin)),
       workers_(std::make_shared<Workers>(threads == 0 ? 1 : threads)),
-      health_(std::make_shared<HealthMonitor>(config.name, config.health)),
+      health_(std::make_shared<HealthMonitor>(config.name, config.health, clock)),
       budget_(config.retry_budget, config.retry_min_per_second, threads == 0 ? 1 : threads) {
   auto m = std::make_shared<Membership>();
   for (const auto& s : config_.servers) {
@@ -373,7 +373,7 @@ Proxy::ThreadState& Proxy::thread_state() {
 
 int Proxy::pick_server(ThreadState& ts, const Membership& members, const PickRequest& pick,
                        const Attempts& at) const {
-  const auto now = clock_type::now();
+  const auto now = clock_.now();
   const int idx = ts.balancer->pick(members.view, pick, now);
   if (idx >= 0 || at.count > 0) return idx;
   // Every server is down: try one anyway (nginx resets its peers; Envoy's panic threshold)
@@ -389,7 +389,7 @@ void Proxy::note_failure(UpstreamServer& server, Attempts& at, const char* kind,
                          unsigned status, std::string message) const {
   const auto& address = server.params().address;
   ProxyMetrics::get().errors.series({config_.name, address, kind}).inc();
-  if (server_sick && server.report_failure(clock_type::now()))
+  if (server_sick && server.report_failure(clock_.now()))
     TENX_LOG_WARN("upstream down pool={} server={} reason={}", config_.name, address, kind);
   at.fail_status = status;
   at.fail_message = std::move(message);
@@ -601,8 +601,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
 
     // ...and its response head, within header_timeout from now (the request is sent), while
     // watching the client: one that goes away cancels the wait.
-    const auto sent_at = clock_type::now();
-    conn->set_total_deadline(sent_at + config_.header_timeout);
+    // (The deadline is the event loop's timer, on its own clock: it only wakes the wait.)
+    const auto sent_at = clock_.now();
+    conn->set_total_deadline(std::chrono::steady_clock::now() + config_.header_timeout);
     ex.watch_client(&abort_upstream, conn.get());
     Result<const http::ResponseHead*> h = make_error_code(core::Errc::closed);
     if (!ex.client_gone()) h = co_await conn->read_head(head_request);
@@ -637,9 +638,9 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
       if (retry(at)) continue;
       break;
     }
-    conn->set_total_deadline(clock_type::time_point::max());  // from here: read_timeout only
+    conn->set_total_deadline(core::Clock::time_point::max());  // from here: read_timeout only
     const auto& rh = **h;
-    const auto latency = clock_type::now() - sent_at;
+    const auto latency = clock_.now() - sent_at;
     server.record_latency(latency);
     const auto& ss = members->members[static_cast<std::size_t>(idx)];
     ss.latency.observe_ns(static_cast<std::uint64_t>(
@@ -726,7 +727,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
         // Truncated upstream body after the head went out: the client can only learn it by
         // the connection closing.
         ProxyMetrics::get().errors.series({config_.name, sname, "truncated"}).inc();
-        server.report_failure(clock_type::now());
+        server.report_failure(clock_.now());
         ex.close_after();
         co_return;
       }

@@ -74,8 +74,10 @@ class Proxy {
   // `previous`: the pool of the same name in the config being replaced (reload). A server
   // whose address and parameters did not change keeps its state — health, passive failures,
   // latency — so a reload does not put a server that is down back into rotation.
+  // `clock`: where every decision about time comes from (passive health windows, slow start,
+  // active checks, latency); core::SystemClock in the gateway, a ManualClock in tests.
   Proxy(const config::UpstreamConfig& config, std::shared_ptr<const TrustedProxies> trusted,
-        std::size_t threads, const Proxy* previous = nullptr);
+        std::size_t threads, const core::Clock& clock, const Proxy* previous = nullptr);
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -84,6 +86,7 @@ class Proxy {
 
   const std::string& name() const { return config_.name; }
   const config::UpstreamConfig& config() const { return config_; }
+  const core::Clock& clock() const { return clock_; }
   BalanceKind balance() const { return balance_; }
 
   // ---- membership (admin API, autoscaler) ----
@@ -151,6 +154,7 @@ class Proxy {
                                               std::string_view head) const;
 
   config::UpstreamConfig config_;
+  const core::Clock& clock_;
   std::shared_ptr<const TrustedProxies> trusted_;
   BalanceKind balance_;
 

@@ -75,8 +75,31 @@ std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
   return nullptr;
 }
 
-HealthMonitor::HealthMonitor(std::string pool, config::HealthCheckConfig config)
-    : pool_(std::move(pool)), config_(std::move(config)) {}
+HealthChange apply_probe_result(UpstreamServer& s, ProbeStreak& streak,
+                                const config::HealthCheckConfig& config, bool ok,
+                                const core::Clock& clock) {
+  s.set_last_check_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch())
+          .count());
+  if (ok) {
+    streak.fail = 0;
+    if (++streak.ok >= config.healthy_threshold && !s.healthy()) {
+      s.set_healthy(true, clock.now());
+      return HealthChange::became_healthy;
+    }
+  } else {
+    streak.ok = 0;
+    if (++streak.fail >= config.unhealthy_threshold && s.healthy()) {
+      s.set_healthy(false, clock.now());
+      return HealthChange::became_unhealthy;
+    }
+  }
+  return HealthChange::none;
+}
+
+HealthMonitor::HealthMonitor(std::string pool, config::HealthCheckConfig config,
+                             const core::Clock& clock)
+    : pool_(std::move(pool)), config_(std::move(config)), clock_(clock) {}
 
 void HealthMonitor::set_servers(Servers servers) {
   std::lock_guard lock(mu_);
@@ -107,7 +130,7 @@ awaitable<void> HealthMonitor::run() {
   const auto ex = co_await asio::this_coro::executor;
   std::shared_ptr<HealthChecker> checker = make_health_checker("http", config_, ex);
   timer_ = std::make_unique<asio::steady_timer>(ex);
-  std::map<std::shared_ptr<UpstreamServer>, std::shared_ptr<Streak>> streaks;
+  std::map<std::shared_ptr<UpstreamServer>, std::shared_ptr<ProbeStreak>> streaks;
   while (!stopped_.load()) {
     const auto list = servers();
     for (auto it = streaks.begin(); it != streaks.end();) {  // forget servers that left
@@ -118,7 +141,7 @@ awaitable<void> HealthMonitor::run() {
     // (bounded by the timeout) skips rounds and holds up no other server's checks.
     for (const auto& s : list) {
       auto& streak = streaks[s];
-      if (!streak) streak = std::make_shared<Streak>();
+      if (!streak) streak = std::make_shared<ProbeStreak>();
       if (streak->in_flight) continue;
       streak->in_flight = true;
       asio::co_spawn(
@@ -137,27 +160,20 @@ awaitable<void> HealthMonitor::run() {
 }
 
 awaitable<void> HealthMonitor::check(HealthChecker& checker, std::shared_ptr<UpstreamServer> s,
-                                     std::shared_ptr<Streak> streak) {
+                                     std::shared_ptr<ProbeStreak> streak) {
   std::string why;
   const bool ok = co_await checker.probe(*s, why);
   const auto& address = s->params().address;
   health_check_metrics().series({pool_, address, ok ? "pass" : "fail"}).inc();
-  s->set_last_check_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
-  const auto now = UpstreamServer::clock::now();
-  if (ok) {
-    streak->fail = 0;
-    if (++streak->ok >= config_.healthy_threshold && !s->healthy()) {
-      s->set_healthy(true, now);
+  switch (apply_probe_result(*s, *streak, config_, ok, clock_)) {
+    case HealthChange::became_healthy:
       TENX_LOG_INFO("upstream healthy pool={} server={}", pool_, address);
-    }
-  } else {
-    streak->ok = 0;
-    if (++streak->fail >= config_.unhealthy_threshold && s->healthy()) {
-      s->set_healthy(false, now);
+      break;
+    case HealthChange::became_unhealthy:
       TENX_LOG_WARN("upstream unhealthy pool={} server={} reason=\"{}\"", pool_, address, why);
-    }
+      break;
+    case HealthChange::none:
+      break;
   }
 }
 

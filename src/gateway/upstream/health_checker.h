@@ -47,10 +47,23 @@ std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
 // gateway_health_checks_total{pool, server, result}.
 metrics::Family& health_check_metrics();
 
+// Consecutive probe results of one server, and what one more result does to it: after
+// healthy_threshold passes an unhealthy server becomes healthy (its slow start begins at
+// clock.now()), after unhealthy_threshold failures a healthy one unhealthy. Also stamps the
+// server's last check with clock.wall_now().
+struct ProbeStreak {
+  unsigned ok = 0, fail = 0;
+  bool in_flight = false;  // a probe of this server has not ended yet
+};
+enum class HealthChange { none, became_healthy, became_unhealthy };
+HealthChange apply_probe_result(UpstreamServer& server, ProbeStreak& streak,
+                                const config::HealthCheckConfig& config, bool ok,
+                                const core::Clock& clock);
+
 class HealthMonitor : public std::enable_shared_from_this<HealthMonitor> {
  public:
   using Servers = std::vector<std::shared_ptr<UpstreamServer>>;
-  HealthMonitor(std::string pool, config::HealthCheckConfig config);
+  HealthMonitor(std::string pool, config::HealthCheckConfig config, const core::Clock& clock);
 
   void set_servers(Servers servers);
   // Starts the checks on `loop` (once).
@@ -59,17 +72,14 @@ class HealthMonitor : public std::enable_shared_from_this<HealthMonitor> {
   void stop();
 
  private:
-  struct Streak {
-    unsigned ok = 0, fail = 0;
-    bool in_flight = false;  // a probe of this server has not ended yet
-  };
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<void> check(HealthChecker& checker, std::shared_ptr<UpstreamServer> s,
-                                     std::shared_ptr<Streak> streak);
+                                     std::shared_ptr<ProbeStreak> streak);
   Servers servers();
 
   const std::string pool_;
   const config::HealthCheckConfig config_;
+  const core::Clock& clock_;
   std::mutex mu_;
   Servers servers_;  // guarded by mu_
   std::atomic<bool> stopped_{false};

@@ -17,6 +17,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "core/clock.h"
+
 namespace tenx::gateway {
 
 struct ServerParams {
@@ -29,7 +31,9 @@ struct ServerParams {
 
 class UpstreamServer {
  public:
-  using clock = std::chrono::steady_clock;
+  // Every time here comes from the caller's injected core::Clock (the proxy's, the health
+  // monitor's), so tests drive passive health and slow start on a ManualClock.
+  using clock = core::Clock;
 
   UpstreamServer(ServerParams params, boost::asio::ip::tcp::endpoint endpoint);
 
