@@ -9,6 +9,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev   # libFuzzer + sanitizers for the fuzz target
   clang-format-14               # the format check in scripts/test.sh
+  clang-tidy-14                 # scripts/tidy.sh, the lint of changed files
   prometheus                    # promtool, to validate /metrics output in the tests
   libsqlite3-dev libpq-dev      # tenx app's storage engines
   postgresql                    # a private cluster for the tests (scripts/pg.sh)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The README's second command and what CI runs: install what is missing, start a private
 # PostgreSQL cluster (scripts/pg.sh, stopped at exit), then
-#   0. lint: every C++ file formatted as .clang-format says (clang-format-14 --dry-run),
+#   0. lint: every C++ file formatted as .clang-format says (clang-format-14 --dry-run); the
+#      tree built once with clang 14 and -Werror=thread-safety (the GUARDED_BY annotations,
+#      preset thread-safety); clang-tidy (.clang-tidy) on the files the newest commit changed
+#      (scripts/tidy.sh; TIDY_BASE=REV widens it),
 #   1. release build + every test (unit and end-to-end),
 #   2. Debug + ASan/UBSan build + every test,
 #   3. the libFuzzer targets (clang 14): the HTTP request parser for about a minute, then the
@@ -43,6 +46,16 @@ else
   echo "lint: every file formatted"
   passed=$((passed + 1))
 fi
+echo "=== lint: clang 14 -Werror=thread-safety build"
+cmake --preset thread-safety >/dev/null
+if cmake --build --preset thread-safety; then
+  echo "thread-safety: clean"; passed=$((passed + 1))
+else
+  echo "thread-safety: FAILED (a GUARDED_BY member used without its mutex, or clang 14 refused the code)"
+  failed=$((failed + 1)); status=1
+fi
+echo "=== lint: clang-tidy on changed files"
+if scripts/tidy.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 count() {  # parse ctest's "N% tests passed, F tests failed out of T"
   local line; line=$(grep -E 'tests passed, [0-9]+ tests? failed out of' "$1" | tail -1)
   local f t; f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/'); t=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')

@@ -1,6 +1,7 @@
 #include "bench/capacity.h"
 
 #include "bench/plan.h"
+#include "core/text.h"
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -9,7 +10,6 @@
 #include <charconv>
 #include <cmath>
 #include <ostream>
-#include <sstream>
 
 namespace tenx::bench {
 
@@ -20,6 +20,32 @@ double parse_number(std::string_view s, const std::string& what) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) throw PlanError(what);
   return v;
+}
+
+// One --slo item: "p99=50ms".
+Slo parse_slo(std::string_view item) {
+  const std::string bad = fmt::format("bad --slo \"{}\": expected pNN=LIMIT, e.g. p99=50ms", item);
+  const auto eq = item.find('=');
+  if (eq == std::string_view::npos || item.size() < 2 || item[0] != 'p') throw PlanError(bad);
+  Slo slo;
+  slo.label = std::string(item.substr(0, eq));
+  const double pct = parse_number(item.substr(1, eq - 1), bad);
+  if (pct <= 0 || pct >= 100) throw PlanError(bad + " (the percentile is in (0, 100))");
+  slo.quantile = pct / 100;
+  std::string_view limit = item.substr(eq + 1);
+  double scale = 0;
+  if (limit.ends_with("ms")) {
+    scale = 1, limit.remove_suffix(2);
+  } else if (limit.ends_with("us")) {
+    scale = 1e-3, limit.remove_suffix(2);
+  } else if (limit.ends_with("s")) {
+    scale = 1e3, limit.remove_suffix(1);
+  } else {
+    throw PlanError(bad + " (give the limit a unit: us, ms or s)");
+  }
+  slo.limit_ms = parse_number(limit, bad) * scale;
+  if (slo.limit_ms <= 0) throw PlanError(bad + " (the limit must be positive)");
+  return slo;
 }
 
 void judge(StepResult& s, const CapacityOptions& o) {
@@ -44,33 +70,8 @@ void judge(StepResult& s, const CapacityOptions& o) {
 
 std::vector<Slo> parse_slos(const std::vector<std::string>& specs) {
   std::vector<Slo> out;
-  for (const auto& spec : specs) {
-    std::stringstream ss(spec);
-    for (std::string item; std::getline(ss, item, ',');) {
-      const std::string bad = "bad --slo \"" + item + "\": expected pNN=LIMIT, e.g. p99=50ms";
-      const auto eq = item.find('=');
-      if (eq == std::string::npos || item.size() < 2 || item[0] != 'p') throw PlanError(bad);
-      Slo slo;
-      slo.label = item.substr(0, eq);
-      const double pct = parse_number(std::string_view(item).substr(1, eq - 1), bad);
-      if (pct <= 0 || pct >= 100) throw PlanError(bad + " (the percentile is in (0, 100))");
-      slo.quantile = pct / 100;
-      std::string_view limit = std::string_view(item).substr(eq + 1);
-      double scale = 0;
-      if (limit.ends_with("ms")) {
-        scale = 1, limit.remove_suffix(2);
-      } else if (limit.ends_with("us")) {
-        scale = 1e-3, limit.remove_suffix(2);
-      } else if (limit.ends_with("s")) {
-        scale = 1e3, limit.remove_suffix(1);
-      } else {
-        throw PlanError(bad + " (give the limit a unit: us, ms or s)");
-      }
-      slo.limit_ms = parse_number(limit, bad) * scale;
-      if (slo.limit_ms <= 0) throw PlanError(bad + " (the limit must be positive)");
-      out.push_back(slo);
-    }
-  }
+  for (const auto& spec : specs)
+    core::split_list(spec, [&out](std::string_view item) { out.push_back(parse_slo(item)); });
   if (out.empty()) throw PlanError("capacity needs an SLO: --slo p99=50ms");
   return out;
 }

@@ -135,5 +135,20 @@ TEST(Capacity, SloAndErrorRateParsing) {
   EXPECT_THROW(parse_error_rate("150%"), PlanError);
 }
 
+TEST(Capacity, SloListIsACommaListWithOptionalSpaces) {
+  // The list rules of every list tenx reads (core::split_list, RFC 9110 §5.6.1).
+  const auto s = parse_slos({" p50=10ms, p99=50ms ,,"});
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].label, "p50");
+  EXPECT_EQ(s[1].label, "p99");
+  EXPECT_THROW(parse_slos({" , "}), PlanError);  // no SLO at all
+  try {
+    parse_slos({"p99=50ms, p9 9=1ms"});
+    ADD_FAILURE() << "no exception";
+  } catch (const PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad --slo \"p9 9=1ms\""), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tenx::bench

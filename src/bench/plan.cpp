@@ -1,5 +1,7 @@
 #include "bench/plan.h"
 
+#include "core/text.h"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <boost/json/parse.hpp>
@@ -157,10 +159,7 @@ void split_header(std::string_view line, std::string& name, std::string& value,
   if (colon == std::string_view::npos)
     throw PlanError(where + ": header \"" + std::string(line) + "\" is not \"Name: value\"");
   name = std::string(line.substr(0, colon));
-  auto v = line.substr(colon + 1);
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  value = std::string(v);
+  value = std::string(core::trim_ows(line.substr(colon + 1)));
   if (!valid_token(name)) throw PlanError(where + ": bad header name \"" + name + "\"");
   if (value.find_first_of("\r\n") != std::string::npos)
     throw PlanError(where + ": header value of \"" + name + "\" contains a line break");
@@ -212,7 +211,7 @@ class Scenario {
     for (std::size_t i = 0; i < pending_request_refs_.size(); ++i) {
       auto& [var_index, name, line] = pending_request_refs_[i];
       auto it = std::find_if(plan.requests.begin(), plan.requests.end(),
-                             [&](const RequestSpec& s) { return s.name == name; });
+                             [&wanted = name](const RequestSpec& s) { return s.name == wanted; });
       if (it == plan.requests.end())
         throw PlanError(fmt::format("{}:{}: vars.{}: no [[request]] is named \"{}\"", source_, line,
                                     plan.vars[var_index].name, name));
@@ -235,7 +234,7 @@ class Scenario {
     return *n.as_table();
   }
 
-  void check_keys(const toml::table& t, std::set<std::string_view> known,
+  void check_keys(const toml::table& t, const std::set<std::string_view>& known,
                   std::string_view where = "") {
     for (auto&& [k, v] : t) {
       if (!known.count(k.str())) {
@@ -314,8 +313,8 @@ class Scenario {
         std::stringstream ss(field);
         for (std::string part; std::getline(ss, part, '.');) {
           if (part.empty())
-            throw PlanError(at(*t.get("from_response")) + where +
-                            "from_response: empty field name in \"" + field + "\"");
+            throw PlanError(fmt::format("{}{}from_response: empty field name in \"{}\"",
+                                        at(*t.get("from_response")), where, field));
           v.field.push_back(part);
         }
         if (v.field.empty())

@@ -1,7 +1,6 @@
 #include "config/config.h"
 #include "config/policies.h"
-
-#include <arpa/inet.h>
+#include "core/net_address.h"
 
 #include <filesystem>
 
@@ -171,32 +170,17 @@ class Reader {
 
 constexpr std::int64_t kDay = 24LL * 3600 * 1000;
 
-// "HOST:PORT", ":PORT", "PORT" or "[v6]:PORT"; the address itself is checked when binding.
-// "HOST:PORT", ":PORT" or "PORT" (IPv6 in brackets) split; false if the port is not a number
-// up to 65535. host is empty when none was given.
-bool split_host_port(const std::string& text, std::string& host, std::string& port) {
-  const auto colon = text.rfind(':');
-  host = colon == std::string::npos ? std::string() : text.substr(0, colon);
-  port = colon == std::string::npos ? text : text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  return std::stoul(port) <= 65535;
-}
-
 // What the listeners and the proxy accept as a host: a numeric IPv4 / IPv6 address or
 // localhost (they never resolve names: no DNS on the start-up or request path).
-bool numeric_host(const std::string& host) {
-  in6_addr buf{};
-  return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
-         ::inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+bool numeric_host(std::string_view host) {
+  return host == "localhost" || core::parse_address(host).has_value();
 }
 
-// A listen address: HOST:PORT, :PORT or PORT, the host numeric when given.
+// A listen address: HOST:PORT, :PORT or PORT (core::parse_host_port), the host numeric when
+// given.
 bool valid_listen(const std::string& listen) {
-  std::string host, port;
-  return split_host_port(listen, host, port) && (host.empty() || numeric_host(host));
+  const auto address = core::parse_host_port(listen);
+  return address && (address->host.empty() || numeric_host(address->host));
 }
 
 void read_server(Reader r, ServerSection& s) {
@@ -235,9 +219,9 @@ void read_log(Reader r, LogSection& s) {
 }
 
 bool loopback_listen(const std::string& listen) {
-  std::string host, port;
-  split_host_port(listen, host, port);
-  return host.rfind("127.", 0) == 0 || host == "::1" || host == "localhost";
+  const auto address = core::parse_host_port(listen);
+  const auto host = address ? address->host : std::string_view{};
+  return host.starts_with("127.") || host == "::1" || host == "localhost";
 }
 
 void read_admin(Reader r, AdminSection& a) {
@@ -359,18 +343,6 @@ void read_route(Ctx& ctx, const toml::table& t, const std::string& prefix, Route
   r.done();
 }
 
-bool valid_cidr(const std::string& c) {
-  const auto slash = c.find('/');
-  const std::string addr = c.substr(0, slash);
-  if (addr.empty() || addr.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos)
-    return false;
-  if (slash == std::string::npos) return true;
-  const std::string bits = c.substr(slash + 1);
-  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  return std::stoi(bits) <= (addr.find(':') == std::string::npos ? 32 : 128);
-}
-
 // A list of HTTP statuses (fails_on, retry_on): error statuses, 400 to 599.
 void read_statuses(Ctx& ctx, Reader& r, const std::string& prefix, std::string_view key,
                    std::vector<unsigned>& out) {
@@ -412,8 +384,8 @@ void read_upstream(Ctx& ctx, const toml::table& t, const std::string& prefix, Up
         ctx.error_at(el.source(), sp + " must be \"HOST:PORT\" or {address = ..., weight = ...}");
         continue;
       }
-      std::string host, port;
-      if (!split_host_port(sc.address, host, port) || host.empty() || !numeric_host(host))
+      const auto address = core::parse_host_port(sc.address);
+      if (!address || address->host.empty() || !numeric_host(address->host))
         ctx.error_at(el.source(), sp +
                                       ": address must be IP:PORT (a numeric address, or "
                                       "localhost, and port), not '" +
@@ -493,7 +465,7 @@ void read_gateway(Ctx& ctx, Reader r, GatewaySection& g) {
   if (const auto* tp = r.array("trusted_proxies")) {
     for (auto&& el : *tp) {
       auto v = el.value<std::string>();
-      if (!el.is_string() || !v || !valid_cidr(*v)) {
+      if (!el.is_string() || !v || !core::Cidr::parse(*v)) {
         ctx.error_at(el.source(),
                      "gateway.trusted_proxies entries must be addresses or CIDRs "
                      "like \"10.0.0.0/8\"");

@@ -424,6 +424,28 @@ TEST(Config, MissingFileMessageNamesThePath) {
 namespace tenx::config {
 namespace {
 
+TEST(Config, ListenAddressesFollowTheHostPortRules) {
+  for (const char* ok : {"127.0.0.1:9", ":9", "9", "[::1]:9", "localhost:9"})
+    EXPECT_TRUE(errors_of(std::string("[server]\nlisten = \"") + ok + "\"\n").empty()) << ok;
+  // RFC 3986 §3.2.2: an IPv6 host needs brackets ("::1:9" could be an address without a port).
+  for (const char* bad : {"[::1", "[::1]", "host:", "::1:9", "1.2.3.4:65536", "example.com:80"}) {
+    const auto errors = errors_of(std::string("[server]\nlisten = \"") + bad + "\"\n");
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_THAT(errors[0], HasSubstr("'server.listen' must be HOST:PORT")) << bad;
+  }
+}
+
+TEST(Config, TrustedProxiesMustBeAddressesOrCidrs) {
+  const auto c = load_string(
+      "[gateway]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1/128\", \"192.168.1.5\"]\n", "t");
+  EXPECT_THAT(c.gateway.trusted_proxies, ElementsAre("10.0.0.0/8", "::1/128", "192.168.1.5"));
+  for (const char* bad : {"10.0.0/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "proxy.internal"}) {
+    const auto errors = errors_of(std::string("[gateway]\ntrusted_proxies = [\"") + bad + "\"]\n");
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_THAT(errors[0], HasSubstr("trusted_proxies entries must be addresses or CIDRs")) << bad;
+  }
+}
+
 TEST(ConfigApp, ReadsTheAppSectionAndRefusesBadValues) {
   auto c = load_string(
       "[app]\nlisten = \"127.0.0.1:9100\"\ndatabase = \"postgresql://u@127.0.0.1:5432/db\"\n"

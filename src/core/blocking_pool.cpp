@@ -1,4 +1,5 @@
 #include "core/blocking_pool.h"
+#include "core/thread_annotations.h"
 
 namespace tenx::core {
 
@@ -9,7 +10,7 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t max_queue) : max_que
 
 BlockingPool::~BlockingPool() {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -18,7 +19,7 @@ BlockingPool::~BlockingPool() {
 
 bool BlockingPool::submit(UniqueFunction job) {
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     if (stopping_ || queue_.size() >= max_queue_) return false;
     queue_.push_back(std::move(job));
   }
@@ -27,7 +28,7 @@ bool BlockingPool::submit(UniqueFunction job) {
 }
 
 std::size_t BlockingPool::queued() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return queue_.size();
 }
 
@@ -35,8 +36,8 @@ void BlockingPool::worker() {
   for (;;) {
     UniqueFunction job;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      core::MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) cv_.wait(mu_);
       if (queue_.empty()) return;  // stopping and drained
       job = std::move(queue_.front());
       queue_.pop_front();

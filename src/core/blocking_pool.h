@@ -15,6 +15,7 @@
 // Shared across threads: the queue is guarded by a mutex (this is the blocking path, never
 // the request hot path). The destructor finishes queued jobs and joins the threads.
 #include "core/result.h"
+#include "core/thread_annotations.h"
 #include "core/unique_function.h"
 
 #include <boost/asio/async_result.hpp>
@@ -27,7 +28,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -85,10 +85,10 @@ class BlockingPool {
   void worker();
 
   const std::size_t max_queue_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<UniqueFunction> queue_;  // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
+  mutable core::Mutex mu_;
+  std::condition_variable_any cv_;  // waits on mu_ itself
+  std::deque<UniqueFunction> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

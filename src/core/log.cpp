@@ -1,4 +1,5 @@
 #include "core/log.h"
+#include "core/thread_annotations.h"
 
 #include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -6,14 +7,13 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <vector>
 
 namespace tenx::log {
 namespace {
-std::mutex g_mu;  // guards replacing the logger (start-up and reload only)
-std::shared_ptr<spdlog::logger> g_logger;
+core::Mutex g_mu;  // guards replacing the logger (start-up and reload only)
+std::shared_ptr<spdlog::logger> g_logger GUARDED_BY(g_mu);
 std::atomic<spdlog::logger*> g_current{nullptr};
 
 std::shared_ptr<spdlog::logger> make_default() {
@@ -38,7 +38,7 @@ void init(const Options& options) {
   else
     sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, false);
 
-  std::lock_guard lock(g_mu);
+  core::MutexLock lock(g_mu);
   if (!spdlog::thread_pool()) spdlog::init_thread_pool(8192, 1);
   auto logger = std::make_shared<spdlog::async_logger>(
       "tenx", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
@@ -55,7 +55,7 @@ void init(const Options& options) {
 
 spdlog::logger& app() {
   if (auto* l = g_current.load(std::memory_order_acquire)) return *l;
-  std::lock_guard lock(g_mu);
+  core::MutexLock lock(g_mu);
   if (!g_logger) {
     g_logger = make_default();
     g_current.store(g_logger.get(), std::memory_order_release);

@@ -78,6 +78,7 @@ class WaitHandler {
   void emplace(F&& f) {
     using T = std::decay_t<F>;
     reset();
+    // NOLINTNEXTLINE(misc-redundant-expression): the alignments are equal for some T only
     if constexpr (sizeof(T) <= kInline && alignof(T) <= alignof(std::max_align_t)) {
       new (buf_) T(std::forward<F>(f));
       invoke_ = [](void* p, const error_code& ec) {

@@ -1,4 +1,6 @@
 #include "core/runtime.h"
+#include "core/net_address.h"
+#include "core/thread_annotations.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -54,24 +56,24 @@ Runtime::~Runtime() {
 std::size_t Runtime::current_index() { return t_worker_index; }
 
 Runtime::HookId Runtime::on_drain(std::function<void()> hook) {
-  std::lock_guard lock(hooks_mu_);
+  core::MutexLock lock(hooks_mu_);
   const HookId id = next_hook_++;
   drain_hooks_.emplace_back(id, std::move(hook));
   return id;
 }
 
 void Runtime::remove_drain_hook(HookId id) {
-  std::lock_guard lock(hooks_mu_);
+  core::MutexLock lock(hooks_mu_);
   std::erase_if(drain_hooks_, [id](const auto& h) { return h.first == id; });
 }
 
 std::size_t Runtime::drain_hooks_for_test() const {
-  std::lock_guard lock(hooks_mu_);
+  core::MutexLock lock(hooks_mu_);
   return drain_hooks_.size();
 }
 
 void Runtime::on_reload(std::function<void()> hook) {
-  std::lock_guard lock(hooks_mu_);
+  core::MutexLock lock(hooks_mu_);
   reload_hooks_.push_back(std::move(hook));
 }
 
@@ -112,7 +114,7 @@ void Runtime::wait_signal() {
     if (sig == SIGHUP) {
       std::vector<std::function<void()>> hooks;
       {
-        std::lock_guard lock(hooks_mu_);
+        core::MutexLock lock(hooks_mu_);
         hooks = reload_hooks_;
       }
       for (auto& h : hooks) h();
@@ -135,7 +137,7 @@ void Runtime::begin_drain() {
   draining_.store(true, std::memory_order_release);
   std::vector<std::function<void()>> hooks;
   {
-    std::lock_guard lock(hooks_mu_);
+    core::MutexLock lock(hooks_mu_);
     for (const auto& [id, h] : drain_hooks_) hooks.push_back(h);
   }
   for (auto& h : hooks) h();
@@ -152,30 +154,15 @@ void Runtime::hard_stop() {
 }
 
 asio::ip::tcp::endpoint parse_endpoint(const std::string& text, const std::string& default_host) {
-  std::string host = default_host;
-  std::string port = text;
-  if (auto colon = text.rfind(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    if (host.empty()) host = default_host;
-  }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument("bad port in listen address '" + text + "'");
-  const unsigned long p = std::stoul(port);
-  if (p > 65535) throw std::invalid_argument("port out of range in '" + text + "'");
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) {
-    if (host == "localhost") {
-      addr = asio::ip::make_address("127.0.0.1");
-    } else {
-      throw std::invalid_argument("bad IP address '" + host + "' in '" + text +
-                                  "' (use a numeric address)");
-    }
-  }
-  return {addr, static_cast<unsigned short>(p)};
+  const auto listen = parse_host_port(text);
+  if (!listen)
+    throw std::invalid_argument("bad listen address '" + text + "': " + listen.error().message());
+  const std::string_view host = listen->host.empty() ? default_host : listen->host;
+  auto address = parse_address(host == "localhost" ? "127.0.0.1" : host);
+  if (!address)
+    throw std::invalid_argument("bad IP address '" + std::string(host) + "' in '" + text +
+                                "' (use a numeric address)");
+  return {*address, *listen->port};
 }
 
 void check_port_free(const asio::ip::tcp::endpoint& ep) {

@@ -15,6 +15,7 @@
 //
 // on_drain / on_reload / for_each_loop may be called from any thread before or during run().
 #include "core/poller.h"
+#include "core/thread_annotations.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,7 +25,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -86,16 +86,17 @@ class Runtime {
   std::vector<std::thread> workers_;
   struct Guards;
   std::unique_ptr<Guards> guards_;
-  mutable std::mutex hooks_mu_;  // guards the hook lists; never taken on the request path
-  std::vector<std::pair<HookId, std::function<void()>>> drain_hooks_;
-  HookId next_hook_ = 1;
-  std::vector<std::function<void()>> reload_hooks_;
+  mutable core::Mutex hooks_mu_;  // guards the hook lists; never taken on the request path
+  std::vector<std::pair<HookId, std::function<void()>>> drain_hooks_ GUARDED_BY(hooks_mu_);
+  HookId next_hook_ GUARDED_BY(hooks_mu_) = 1;
+  std::vector<std::function<void()>> reload_hooks_ GUARDED_BY(hooks_mu_);
   std::atomic<bool> draining_{false};
   std::atomic<bool> hard_stopped_{false};
   std::atomic<std::size_t> running_workers_{0};
 };
 
-// Parses "HOST:PORT", ":PORT" (all interfaces) or "PORT" into an endpoint.
+// Parses "HOST:PORT", "[V6]:PORT", ":PORT" (all interfaces) or "PORT" (parse_host_port() in
+// core/net_address.h) into an endpoint; the host is numeric or localhost.
 // Throws std::invalid_argument with a message naming the bad part.
 boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text,
                                               const std::string& default_host = "0.0.0.0");

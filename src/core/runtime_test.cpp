@@ -183,6 +183,15 @@ TEST(ParseEndpoint, RefusesBadAddresses) {
   EXPECT_THROW(parse_endpoint(""), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("1.2.3.4:-1"), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("999.1.1.1:80"), std::invalid_argument);
+  EXPECT_THROW(parse_endpoint("[::1"), std::invalid_argument);
+  EXPECT_THROW(parse_endpoint("::1:80"), std::invalid_argument);  // IPv6 needs brackets
+  EXPECT_THROW(parse_endpoint("[]:80"), std::invalid_argument);
+  try {
+    parse_endpoint("[::1:80");
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "bad listen address '[::1:80': '[' without a closing ']'");
+  }
   try {
     parse_endpoint("host.example:80");
   } catch (const std::invalid_argument& e) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/net_address.h"
 #include "gateway/filter.h"
 #include "gateway/proxy/proxy.h"
 #include "gateway/static_files.h"
@@ -15,13 +16,18 @@
 
 namespace tenx::gateway {
 namespace {
-std::string_view strip_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    auto close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(0, close + 1);
-  }
-  auto colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
+// The host of a Host value, without port or IPv6 brackets. A value that does not parse (RFC
+// 9112 §3.2 makes it a bad request) is compared as it is, so it matches host-less routes only.
+std::string_view host_name(std::string_view host) {
+  const auto parsed = core::parse_host_port(host, core::PortRule::optional);
+  return parsed ? parsed->host : host;
+}
+
+// A route's host as match() compares it: an IPv6 one without its brackets. One written with a
+// port is kept whole, so it matches no Host (match() compares names, not ports).
+std::string route_host(const std::string& configured) {
+  const auto parsed = core::parse_host_port(configured, core::PortRule::optional);
+  return std::string(parsed && !parsed->port ? parsed->host : std::string_view(configured));
 }
 }  // namespace
 
@@ -31,6 +37,8 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
     r->index = routes_.size();
     r->config = rc;
     r->label = rc.prefix ? rc.path + "*" : rc.path;
+    r->host = route_host(rc.host);
+    any_host_ = any_host_ || !r->host.empty();
     for (const auto& [k, v] : r->config.headers) r->headers.push_back({k, v});
     (rc.prefix ? prefix_ : exact_).push_back(r.get());
     routes_.push_back(std::move(r));
@@ -46,10 +54,8 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
 }
 
 const Route* RouteTable::match(std::string_view host, std::string_view path) const {
-  host = strip_port(host);
-  auto host_ok = [host](const Route* r) {
-    return r->config.host.empty() || http::iequals(r->config.host, host);
-  };
+  host = any_host_ ? host_name(host) : std::string_view{};  // no route compares it otherwise
+  auto host_ok = [host](const Route* r) { return r->host.empty() || http::iequals(r->host, host); };
   for (const Route* r : exact_)
     if (r->config.path == path && host_ok(r)) return r;
   for (const Route* r : prefix_)

@@ -28,6 +28,7 @@ struct Route {
   std::size_t index = 0;              // position in the config's route list
   std::string label;                  // for metrics and logs: "/x" or "/api/*"
   std::vector<http::Header> headers;  // views into config.headers
+  std::string host;                   // config.host as match() compares it: "[::1]" is "::1"
 };
 
 class RouteTable {
@@ -43,6 +44,7 @@ class RouteTable {
   std::vector<std::unique_ptr<Route>> routes_;
   std::vector<const Route*> exact_;   // by registration order
   std::vector<const Route*> prefix_;  // longest first
+  bool any_host_ = false;             // some route names a host: match() parses Host
 };
 
 // The gateway's own health checks (disk space, memory) from [health]: its /health routes and

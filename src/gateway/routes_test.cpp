@@ -85,6 +85,21 @@ TEST(RouteTable, HostComparisonIgnoresCaseAndPort) {
   EXPECT_EQ(answer(t, "[::2]:8080", "/y"), "<none>");
 }
 
+TEST(RouteTable, BadHostMatchesOnlyHostlessRoutes) {
+  // RFC 9112 §3.2: a Host that does not parse names no host.
+  RouteTable t({exact("/x", "a", "a.example.com"), prefix("/", "any")});
+  EXPECT_EQ(answer(t, "a.example.com:http", "/x"), "any");
+  EXPECT_EQ(answer(t, "a.example.com:99999", "/x"), "any");
+  EXPECT_EQ(answer(t, "a.example.com:", "/x"), "a");  // RFC 3986 §3.2.3: an empty port
+}
+
+TEST(RouteTable, Ipv6RouteHostMatchesWithOrWithoutBrackets) {
+  RouteTable t({exact("/b", "bracketed", "[::1]"), exact("/p", "plain", "::1")});
+  EXPECT_EQ(answer(t, "[::1]:8080", "/b"), "bracketed");
+  EXPECT_EQ(answer(t, "[::1]:8080", "/p"), "plain");
+  EXPECT_EQ(answer(t, "[::1", "/b"), "<none>");
+}
+
 TEST(RouteTable, NoMatchIsNull) {
   RouteTable empty({});
   EXPECT_EQ(empty.match("h", "/"), nullptr);

@@ -1,6 +1,7 @@
 #include "gateway/static_files.h"
 
 #include "core/blocking_pool.h"
+#include "core/text.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -142,20 +143,14 @@ std::optional<std::time_t> parse_http_date(std::string_view v) {
 
 // Does an If-None-Match / If-Range list name this ETag? (weak comparison for If-None-Match)
 bool etag_listed(std::string_view list, std::string_view etag) {
-  auto trim = [](std::string_view x) {
-    while (!x.empty() && (x.front() == ' ' || x.front() == '\t')) x.remove_prefix(1);
-    while (!x.empty() && (x.back() == ' ' || x.back() == '\t')) x.remove_suffix(1);
-    return x;
-  };
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    auto tag = trim(list.substr(0, comma));
-    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-    if (tag == "*") return true;
+  bool listed = false;
+  core::split_list(list, [&](std::string_view tag) {
+    const bool any = tag == "*";
     if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-    if (tag == etag) return true;
-  }
-  return false;
+    listed = any || tag == etag;
+    return !listed;  // the first match ends the walk
+  });
+  return listed;
 }
 
 struct Range {

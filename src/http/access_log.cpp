@@ -1,6 +1,7 @@
 #include "http/access_log.h"
 
 #include "core/runtime.h"
+#include "core/thread_annotations.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -57,7 +58,7 @@ void AccessLog::write(std::string_view line) {
     if (b.size() >= kFlushBytes) write_out(b);
     return;
   }
-  std::lock_guard lock(other_mu_);
+  core::MutexLock lock(other_mu_);
   other_.append(line);
   other_.push_back('\n');
   write_out(other_);
@@ -71,7 +72,7 @@ void AccessLog::flush_local() {
 void AccessLog::flush_all() {
   for (auto& b : per_thread_)
     if (!b.empty()) write_out(b);
-  std::lock_guard lock(other_mu_);
+  core::MutexLock lock(other_mu_);
   if (!other_.empty()) write_out(other_);
 }
 

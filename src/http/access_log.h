@@ -10,10 +10,10 @@
 // different threads and processes never interleave within a line.
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+#include "core/thread_annotations.h"
 
 namespace tenx::http {
 
@@ -38,8 +38,8 @@ class AccessLog {
   int fd_;
   bool owns_fd_;
   std::vector<std::string> per_thread_;
-  std::mutex other_mu_;
-  std::string other_;  // guarded by other_mu_
+  core::Mutex other_mu_;
+  std::string other_ GUARDED_BY(other_mu_);
 };
 
 }  // namespace tenx::http

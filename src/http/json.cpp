@@ -2,6 +2,8 @@
 
 #include "http/server.h"
 
+#include "core/text.h"
+
 #include <boost/json.hpp>
 
 #include <array>
@@ -95,9 +97,7 @@ boost::asio::awaitable<Result<boost::json::value>> read_json_body(Exchange& ex) 
 }
 
 bool is_json_media_type(std::string_view content_type) {
-  auto type = content_type.substr(0, content_type.find(';'));
-  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  const auto type = core::trim_ows(content_type.substr(0, content_type.find(';')));
   if (iequals(type, "application/json")) return true;
   constexpr std::string_view app = "application/", suffix = "+json";
   return type.size() > app.size() + suffix.size() && iequals(type.substr(0, app.size()), app) &&

@@ -2,6 +2,8 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "core/text.h"
+
 namespace tenx::http {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -57,23 +59,16 @@ std::string_view RequestHead::path() const {
   return q == std::string_view::npos ? t : t.substr(0, q);
 }
 
-void split_tokens(std::string_view list, std::vector<std::string_view>& out) {
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    auto tok = list.substr(0, comma);
-    while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-    while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-    if (!tok.empty()) out.push_back(tok);
-    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-  }
-}
-
 bool field_has_token(const HeaderList& headers, Field id, std::string_view token) {
-  std::vector<std::string_view> tokens;
-  for (const auto& h : headers)
-    if (h.id == id) split_tokens(h.value, tokens);
-  for (const auto t : tokens)
-    if (iequals(t, token)) return true;
+  bool found = false;
+  for (const auto& h : headers) {
+    if (h.id != id) continue;
+    core::split_list(h.value, [&](std::string_view t) {
+      found = iequals(t, token);
+      return !found;  // the first match ends the walk
+    });
+    if (found) return true;
+  }
   return false;
 }
 

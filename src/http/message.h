@@ -54,10 +54,8 @@ class HeaderList {
   std::vector<HeaderView> items_;
 };
 
-// The elements of a comma-separated field value (RFC 9110 §5.6.1), trimmed, empty ones
-// dropped, appended to `out` (views into `list`).
-void split_tokens(std::string_view list, std::vector<std::string_view>& out);
 // True if any field `id` lists `token` (case-insensitive): `Connection: keep-alive, Upgrade`.
+// The elements of a list are read with core::split_list (core/text.h).
 bool field_has_token(const HeaderList& headers, Field id, std::string_view token);
 
 struct RequestHead {

@@ -1,4 +1,5 @@
 #include "metrics/registry.h"
+#include "core/thread_annotations.h"
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -93,7 +94,7 @@ struct CacheEntry {
 };
 
 struct Registry::Shard {
-  std::mutex mu;                        // owner takes it to add cells; the scraper to read them
+  core::Mutex mu;                       // owner takes it to add cells; the scraper to read them
   std::atomic<std::uint64_t> swept{0};  // the retirement epoch this shard has freed up to
   std::vector<std::vector<std::unique_ptr<Cell>>> cells;     // [family][series]
   std::unordered_multimap<std::uint64_t, CacheEntry> cache;  // owner thread only
@@ -102,7 +103,7 @@ struct Registry::Shard {
     const auto fi = f.index_;
     if (fi < cells.size() && id < cells[fi].size() && cells[fi][id]) [[likely]]
       return *cells[fi][id];
-    std::lock_guard lock(mu);
+    core::MutexLock lock(mu);
     if (cells.size() <= fi) cells.resize(fi + 1);
     auto& row = cells[fi];
     if (row.size() <= id) row.resize(id + 1);
@@ -131,9 +132,9 @@ void Series::observe_seconds(double s) const {
 
 double Series::value() const {
   double sum = 0;
-  std::lock_guard reg_lock(family_->registry_.mu_);
+  core::MutexLock reg_lock(family_->registry_.mu_);
   for (auto& shard : family_->registry_.shards_) {
-    std::lock_guard lock(shard->mu);
+    core::MutexLock lock(shard->mu);
     const auto fi = family_->index_;
     if (fi < shard->cells.size() && id_ < shard->cells[fi].size() && shard->cells[fi][id_])
       sum += shard->cells[fi][id_]->value.load(std::memory_order_relaxed);
@@ -143,9 +144,9 @@ double Series::value() const {
 
 Histogram Series::histogram() const {
   Histogram out;
-  std::lock_guard reg_lock(family_->registry_.mu_);
+  core::MutexLock reg_lock(family_->registry_.mu_);
   for (auto& shard : family_->registry_.shards_) {
-    std::lock_guard lock(shard->mu);
+    core::MutexLock lock(shard->mu);
     const auto fi = family_->index_;
     if (fi < shard->cells.size() && id_ < shard->cells[fi].size() && shard->cells[fi][id_] &&
         shard->cells[fi][id_]->hist)
@@ -190,7 +191,7 @@ Series Family::lookup(const std::string_view* values, std::size_t n) {
   CacheEntry entry{index_, 0, {}};
   for (std::size_t i = 0; i < n; ++i) entry.values.emplace_back(values[i]);
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     std::uint32_t id = 0;
     for (; id < series_values_.size(); ++id)
       if (!retired_[id] && series_values_[id] == entry.values) break;
@@ -208,7 +209,7 @@ Series Family::lookup(const std::string_view* values, std::size_t n) {
 std::size_t Family::retire_if(const std::function<bool(const std::vector<std::string>&)>& match) {
   std::vector<std::uint32_t> ids;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     for (std::uint32_t id = 0; id < series_values_.size(); ++id) {
       if (retired_[id] || !match(series_values_[id])) continue;
       retired_[id] = true;
@@ -218,7 +219,7 @@ std::size_t Family::retire_if(const std::function<bool(const std::vector<std::st
     }
   }
   if (ids.empty()) return 0;
-  std::lock_guard lock(registry_.mu_);
+  core::MutexLock lock(registry_.mu_);
   const auto epoch = registry_.epoch_.load(std::memory_order_relaxed) + 1;
   for (const auto id : ids) registry_.retired_.push_back({index_, id, epoch});
   // Entries every shard has swept are done with.
@@ -256,7 +257,7 @@ Registry::Shard& Registry::local_shard() {
   auto shard = std::make_unique<Shard>();
   Shard* raw = shard.get();
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     raw->swept.store(epoch_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     shards_.push_back(std::move(shard));  // owned by the registry: outlives its thread
   }
@@ -268,14 +269,14 @@ void Registry::sweep(Shard& shard) {
   std::vector<Retired> to_free;  // retired since this shard last swept
   std::uint64_t now;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     now = epoch_.load(std::memory_order_relaxed);
     const auto since = shard.swept.load(std::memory_order_relaxed);
     for (const auto& r : retired_)
       if (r.epoch > since) to_free.push_back(r);
   }
   {
-    std::lock_guard lock(shard.mu);
+    core::MutexLock lock(shard.mu);
     for (const auto& r : to_free)
       if (r.family < shard.cells.size() && r.id < shard.cells[r.family].size())
         shard.cells[r.family][r.id].reset();
@@ -288,9 +289,9 @@ void Registry::sweep(Shard& shard) {
 
 std::size_t Registry::cells_for_test() const {
   std::size_t n = 0;
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   for (const auto& shard : shards_) {
-    std::lock_guard slock(shard->mu);
+    core::MutexLock slock(shard->mu);
     for (const auto& row : shard->cells)
       for (const auto& c : row) n += c ? 1 : 0;
   }
@@ -299,7 +300,7 @@ std::size_t Registry::cells_for_test() const {
 
 Family& Registry::family(std::string name, std::string help, Kind kind,
                          std::vector<std::string> labels) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   for (auto& f : families_) {
     if (f->name_ != name) continue;
     if (f->kind_ != kind || f->label_names_ != labels)
@@ -324,7 +325,7 @@ Family& Registry::histogram(std::string name, std::string help, std::vector<std:
 
 void Registry::add_collector(std::string name, std::string help, Kind kind,
                              std::function<void(std::vector<Sample>&)> collect) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   collectors_.push_back(std::make_unique<Collector>(
       Collector{std::move(name), std::move(help), kind, std::move(collect)}));
 }
@@ -332,7 +333,7 @@ void Registry::add_collector(std::string name, std::string help, Kind kind,
 std::string Registry::expose() const {
   std::string out;
   out.reserve(16 * 1024);
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto labels_of = [](const Family& f, const std::vector<std::string>& values,
                       std::string_view extra_name = {}, std::string_view extra_value = {}) {
     std::string s;
@@ -361,7 +362,7 @@ std::string Registry::expose() const {
     std::vector<std::vector<std::string>> series;
     std::vector<bool> retired;
     {
-      std::lock_guard flock(f.mu_);
+      core::MutexLock flock(f.mu_);
       series = f.series_values_;
       retired = f.retired_;
     }
@@ -372,7 +373,7 @@ std::string Registry::expose() const {
       if (f.kind_ != Kind::histogram) {
         double sum = 0;
         for (auto& shard : shards_) {
-          std::lock_guard slock(shard->mu);
+          core::MutexLock slock(shard->mu);
           if (f.index_ < shard->cells.size() && id < shard->cells[f.index_].size() &&
               shard->cells[f.index_][id])
             sum += shard->cells[f.index_][id]->value.load(std::memory_order_relaxed);
@@ -386,7 +387,7 @@ std::string Registry::expose() const {
       }
       Histogram h;
       for (auto& shard : shards_) {
-        std::lock_guard slock(shard->mu);
+        core::MutexLock slock(shard->mu);
         if (f.index_ < shard->cells.size() && id < shard->cells[f.index_].size() &&
             shard->cells[f.index_][id] && shard->cells[f.index_][id]->hist)
           shard->cells[f.index_][id]->hist->merge_into(h);

@@ -16,6 +16,7 @@
 // Counters and gauges are summed over threads, so a gauge is something you add to and
 // subtract from (open connections). Point-in-time values (memory in use) come from
 // collectors: callbacks run at scrape time.
+#include "core/thread_annotations.h"
 #include "metrics/histogram.h"
 
 #include <atomic>
@@ -23,7 +24,6 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,9 +88,9 @@ class Family {
   const std::string help_;
   const Kind kind_;
   const std::vector<std::string> label_names_;
-  std::mutex mu_;  // guards series_values_ and retired_ (slow path and scrape only)
-  std::vector<std::vector<std::string>> series_values_;  // by series id
-  std::vector<bool> retired_;                            // by series id
+  core::Mutex mu_;  // guards series_values_ and retired_ (slow path and scrape only)
+  std::vector<std::vector<std::string>> series_values_ GUARDED_BY(mu_);  // by series id
+  std::vector<bool> retired_ GUARDED_BY(mu_);                            // by series id
 };
 
 class Registry {
@@ -128,12 +128,12 @@ class Registry {
     std::uint64_t epoch;
   };
 
-  mutable std::mutex mu_;  // guards families_, shards_, collectors_ (never on the hot path)
-  std::vector<std::unique_ptr<Family>> families_;
-  std::vector<std::unique_ptr<Shard>> shards_;
-  std::vector<std::unique_ptr<Collector>> collectors_;
-  std::vector<Retired> retired_;         // guarded by mu_; pruned once every shard swept
-  std::atomic<std::uint64_t> epoch_{0};  // bumped by each retirement
+  mutable core::Mutex mu_;  // guards families_, shards_, collectors_ (never on the hot path)
+  std::vector<std::unique_ptr<Family>> families_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Shard>> shards_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Collector>> collectors_ GUARDED_BY(mu_);
+  std::vector<Retired> retired_ GUARDED_BY(mu_);  // pruned once every shard swept
+  std::atomic<std::uint64_t> epoch_{0};           // bumped by each retirement
   const std::uint64_t id_;
 };
 

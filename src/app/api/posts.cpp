@@ -2,6 +2,7 @@
 // summaries, and the writes (post, like, comment).
 #include "app/api/api.h"
 #include "app/api/detail.h"
+#include "core/text.h"
 #include "http/json.h"
 #include "http/server.h"
 
@@ -16,7 +17,6 @@ using detail::append_str;
 using detail::args;
 using detail::bad_field;
 using detail::db_error;
-using detail::error;
 using detail::iso_time;
 
 namespace {
@@ -170,17 +170,13 @@ boost::asio::awaitable<Reply> Api::public_posts(http::Exchange& ex, QueryContext
   r.headers.emplace_back("ETag", etag);
   // RFC 9110 §13.1.2: If-None-Match is a list of entity tags (or *), compared weakly.
   if (auto inm = ex.request().headers.find("If-None-Match")) {
-    std::string_view list = *inm;
-    bool match = list == "*";
-    while (!match && !list.empty()) {
-      const auto comma = list.find(',');
-      auto tag = list.substr(0, comma);
-      while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-      while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-      if (tag.starts_with("W/")) tag.remove_prefix(2);
-      match = tag == etag;
-      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-    }
+    bool match = *inm == "*";
+    if (!match)
+      core::split_list(*inm, [&](std::string_view tag) {
+        if (tag.starts_with("W/")) tag.remove_prefix(2);
+        match = tag == etag;
+        return !match;  // the first match ends the walk
+      });
     if (match) {
       r.status = 304;
       r.body.clear();

@@ -1,7 +1,10 @@
 #include "gateway/proxy/client_identity.h"
 
 #include <algorithm>
-#include <cstdint>
+#include <stdexcept>
+
+#include "core/net_address.h"
+#include "core/text.h"
 
 namespace tenx::gateway {
 namespace asio = boost::asio;
@@ -9,37 +12,15 @@ using namespace std::string_view_literals;
 
 TrustedProxies::TrustedProxies(const std::vector<std::string>& cidrs) {
   for (const auto& c : cidrs) {
-    const auto slash = c.find('/');
-    auto addr = asio::ip::make_address(c.substr(0, slash));
-    unsigned bits = addr.is_v4() ? 32 : 128;
-    if (slash != std::string::npos) bits = static_cast<unsigned>(std::stoul(c.substr(slash + 1)));
-    nets_.push_back({addr, bits});
+    auto net = core::Cidr::parse(c);
+    if (!net) throw std::invalid_argument("trusted proxy '" + c + "': " + net.error().message());
+    nets_.push_back(*net);
   }
 }
 
 bool TrustedProxies::contains(const asio::ip::address& a) const {
-  for (const auto& n : nets_) {
-    if (n.addr.is_v4() != a.is_v4()) continue;
-    if (a.is_v4()) {
-      const auto x = a.to_v4().to_uint();
-      const auto y = n.addr.to_v4().to_uint();
-      const std::uint32_t mask = n.bits == 0 ? 0 : ~std::uint32_t{0} << (32 - n.bits);
-      if ((x & mask) == (y & mask)) return true;
-    } else {
-      const auto x = a.to_v6().to_bytes();
-      const auto y = n.addr.to_v6().to_bytes();
-      unsigned left = n.bits;
-      bool same = true;
-      for (std::size_t i = 0; i < 16 && left > 0 && same; ++i) {
-        const unsigned take = std::min(left, 8u);
-        const auto mask = static_cast<std::uint8_t>(0xff << (8 - take));
-        same = (x[i] & mask) == (y[i] & mask);
-        left -= take;
-      }
-      if (same) return true;
-    }
-  }
-  return false;
+  return std::any_of(nets_.begin(), nets_.end(),
+                     [&a](const core::Cidr& net) { return net.contains(a); });
 }
 
 std::string_view combined_field(const http::HeaderList& headers, std::string_view name,
@@ -70,49 +51,46 @@ bool forwarding_field(std::string_view name) {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// The node of a Forwarded `for=` value (RFC 7239 §6): quotes, IPv6 brackets and a port gone.
-std::string_view forwarded_node(std::string_view element) {
-  while (!element.empty()) {
-    const auto semi = element.find(';');
-    const auto pair = trim(element.substr(0, semi));
-    if (pair.size() > 4 && http::iequals(pair.substr(0, 4), "for=")) {
-      auto v = pair.substr(4);
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      if (!v.empty() && v.front() == '[') {
-        const auto close = v.find(']');
-        return close == std::string_view::npos ? v : v.substr(1, close - 1);
-      }
-      const auto colon = v.find(':');
-      return colon == std::string_view::npos ? v : v.substr(0, colon);
-    }
-    if (semi == std::string_view::npos) break;
-    element.remove_prefix(semi + 1);
+// The address of a Forwarded node (RFC 7239 §6): quotes, IPv6 brackets and a port gone. Not
+// core::parse_host_port: a node's port may be obfuscated ("_a1"), and a node that is no
+// address ("unknown", "_hidden") is kept as it is, to end the walk below.
+std::string_view node_address(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (!v.empty() && v.front() == '[') {
+    const auto close = v.find(']');
+    return close == std::string_view::npos ? v : v.substr(1, close - 1);
   }
-  return {};
+  const auto colon = v.find(':');
+  return colon == std::string_view::npos ? v : v.substr(0, colon);
 }
 
-// The right-most entry of a comma list that is not a trusted proxy; `node` picks the address
-// out of an entry. An entry that is not an address ends the walk (it cannot be trusted).
+// The node of a Forwarded element's `for=` pair (empty when it has none).
+std::string_view forwarded_node(std::string_view element) {
+  std::string_view node;
+  core::split_list(element, ';', [&node](std::string_view pair) {
+    if (pair.size() <= 4 || !http::iequals(pair.substr(0, 4), "for=")) return true;
+    node = node_address(pair.substr(4));
+    return false;
+  });
+  return node;
+}
+
+// The right-most entry of a comma list that is not a trusted proxy, or the left-most when all
+// are; `node` picks the address out of an entry. An entry that is not an address cannot be
+// trusted, so it is the answer when nothing right of it is untrusted. The walk runs left to
+// right (the list's order, so that split_list serves), remembering the last untrusted entry.
+// Empty entries are skipped (RFC 9110 §5.6.1, and as nginx's real_ip_recursive does).
 template <class Node>
 std::string_view rightmost_untrusted(std::string_view list, const TrustedProxies& trusted,
                                      Node node) {
   std::string_view found;
-  while (!list.empty()) {
-    const auto comma = list.rfind(',');
-    const auto entry = comma == std::string_view::npos ? list : list.substr(comma + 1);
-    const auto hop = trim(node(entry));
-    boost::system::error_code ec;
-    const auto a = asio::ip::make_address(std::string(hop), ec);
-    found = hop;
-    if (ec || !trusted.contains(a)) break;
-    list = comma == std::string_view::npos ? std::string_view{} : list.substr(0, comma);
-  }
+  bool first = true;
+  core::split_list(list, [&](std::string_view entry) {
+    const auto hop = core::trim_ows(node(entry));
+    const auto a = core::parse_address(hop);
+    if (first || !a || !trusted.contains(*a)) found = hop;
+    first = false;
+  });
   return found;
 }
 

@@ -15,6 +15,7 @@
 //
 // TrustedProxies is immutable and shared by every worker; resolve_client() runs on the
 // request's worker and writes only into the caller's scratch.
+#include "core/net_address.h"
 #include "http/server.h"
 
 #include <boost/asio/ip/address.hpp>
@@ -27,16 +28,13 @@ namespace tenx::gateway {
 
 class TrustedProxies {
  public:
-  explicit TrustedProxies(const std::vector<std::string>& cidrs);  // throws on a bad entry
+  // Entries as core::Cidr::parse reads them; throws std::invalid_argument on a bad one.
+  explicit TrustedProxies(const std::vector<std::string>& cidrs);
   bool contains(const boost::asio::ip::address& a) const;
   bool empty() const { return nets_.empty(); }
 
  private:
-  struct Net {
-    boost::asio::ip::address addr;
-    unsigned bits;
-  };
-  std::vector<Net> nets_;
+  std::vector<core::Cidr> nets_;
 };
 
 // Owned storage the identity's views may point into; reused across requests.

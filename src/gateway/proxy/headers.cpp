@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/text.h"
+
 namespace tenx::gateway {
 using namespace std::string_view_literals;
 
@@ -40,7 +42,8 @@ bool dropped_response_field(const http::HeaderView& h) {
 void connection_tokens(const http::HeaderList& headers, std::vector<std::string_view>& out) {
   out.clear();
   for (const auto& h : headers)
-    if (h.id == http::Field::connection) http::split_tokens(h.value, out);
+    if (h.id == http::Field::connection)
+      core::split_list(h.value, [&out](std::string_view token) { out.push_back(token); });
 }
 
 bool listed(const std::vector<std::string_view>& tokens, std::string_view name) {

@@ -1,7 +1,9 @@
 #include "gateway/proxy/proxy.h"
 
 #include "core/log.h"
+#include "core/net_address.h"
 #include "core/runtime.h"
+#include "core/text.h"
 #include "gateway/proxy/headers.h"
 #include "gateway/upstream/health_checker.h"
 #include "http/client.h"
@@ -36,20 +38,20 @@ bool contains(const std::vector<unsigned>& statuses, unsigned status) {
   return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
 }
 
+// RFC 6265 §4.2.1: cookie-pairs separated by "; ".
 std::string_view cookie_value(const http::HeaderList& headers, std::string_view name) {
+  std::string_view found;
   for (const auto& h : headers) {
     if (h.id != http::Field::cookie) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      const auto semi = v.find(';');
-      auto pair = v.substr(0, semi);
-      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    core::split_list(h.value, ';', [&](std::string_view pair) {
       const auto eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
-      v = semi == std::string_view::npos ? std::string_view{} : v.substr(semi + 1);
-    }
+      if (eq == std::string_view::npos || pair.substr(0, eq) != name) return true;
+      found = pair.substr(eq + 1);
+      return false;  // the first one wins
+    });
+    if (!found.empty()) break;
   }
-  return {};
+  return found;
 }
 
 std::size_t worker_index() {
@@ -205,19 +207,14 @@ Proxy::Proxy(const config::UpstreamConfig& config, std::shared_ptr<const Trusted
 }
 
 Proxy::Member Proxy::make_member(const std::string& address, std::uint32_t weight) const {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= address.size())
-    throw std::invalid_argument("server address '" + address + "' must be IP:PORT");
-  boost::system::error_code ec;
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  const auto addr = asio::ip::make_address(host, ec);
-  const auto port_text = address.substr(colon + 1);
-  if (ec || port_text.find_first_not_of("0123456789") != std::string::npos ||
-      port_text.size() > 5 || std::stoul(port_text) > 65535)
-    throw std::invalid_argument("upstream " + config_.name + ": server address '" + address +
-                                "' must be a numeric IP and port");
+  const auto refuse = [&](const error_code& why) {
+    return std::invalid_argument("upstream " + config_.name + ": server address '" + address +
+                                 "' must be a numeric IP and port: " + why.message());
+  };
+  const auto hp = core::parse_host_port(address);
+  if (!hp) throw refuse(hp.error());
+  const auto addr = core::parse_address(hp->host == "localhost" ? "127.0.0.1" : hp->host);
+  if (!addr) throw refuse(addr.error());
   ServerParams p;
   p.address = address;
   p.weight = weight == 0 ? 1 : weight;
@@ -225,8 +222,7 @@ Proxy::Member Proxy::make_member(const std::string& address, std::uint32_t weigh
   p.fail_timeout = config_.fail_timeout;
   p.slow_start = config_.slow_start;
   Member member;
-  member.server = std::make_shared<UpstreamServer>(
-      p, asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(std::stoul(port_text))));
+  member.server = std::make_shared<UpstreamServer>(p, asio::ip::tcp::endpoint(*addr, *hp->port));
   auto& metrics = ProxyMetrics::get();
   static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
   for (int c = 0; c < 5; ++c)
@@ -236,12 +232,12 @@ Proxy::Member Proxy::make_member(const std::string& address, std::uint32_t weigh
 }
 
 std::shared_ptr<const Proxy::Membership> Proxy::members() const {
-  std::lock_guard lock(members_mu_);
+  core::MutexLock lock(members_mu_);
   return members_;
 }
 
-void Proxy::publish(std::shared_ptr<const Membership> next) {
-  // Called with members_mu_ held. Each worker swaps its snapshot on its own loop.
+void Proxy::publish(const std::shared_ptr<const Membership>& next) {
+  // Each worker swaps its snapshot on its own loop.
   members_ = next;
   HealthMonitor::Servers servers;
   for (const auto& mem : next->members) servers.push_back(mem.server);
@@ -272,7 +268,7 @@ bool Proxy::add_server(const std::string& address, std::uint32_t weight, std::st
     error = e.what();
     return false;
   }
-  std::lock_guard lock(members_mu_);
+  core::MutexLock lock(members_mu_);
   for (const auto& existing : members_->members) {
     if (existing.server->params().address == address) {
       error = "server " + address + " is already in upstream " + config_.name;
@@ -288,7 +284,7 @@ bool Proxy::add_server(const std::string& address, std::uint32_t weight, std::st
 
 bool Proxy::remove_server(const std::string& address) {
   {
-    std::lock_guard lock(members_mu_);
+    core::MutexLock lock(members_mu_);
     auto next = std::make_shared<Membership>();
     bool found = false;
     for (const auto& m : members_->members) {
@@ -334,7 +330,7 @@ awaitable<void> Proxy::sync_workers() {
 }
 
 bool Proxy::drain_server(const std::string& address, bool draining) {
-  std::lock_guard lock(members_mu_);
+  core::MutexLock lock(members_mu_);
   for (const auto& m : members_->members) {
     if (m.server->params().address == address) {
       m.server->set_draining(draining);

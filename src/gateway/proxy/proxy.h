@@ -40,6 +40,7 @@
 // Server state (availability, load, latency) is shared through UpstreamServer's atomics.
 // Active health checks run on runtime loop 0 (upstream/health_checker.h) until stop().
 #include "config/config.h"
+#include "core/thread_annotations.h"
 #include "gateway/balancers/balancer.h"
 #include "gateway/proxy/client_identity.h"
 #include "gateway/proxy/retry_budget.h"
@@ -52,7 +53,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -132,7 +132,7 @@ class Proxy {
   struct Attempts;
   ThreadState& thread_state();
   Member make_member(const std::string& address, std::uint32_t weight) const;
-  void publish(std::shared_ptr<const Membership> next);
+  void publish(const std::shared_ptr<const Membership>& next) REQUIRES(members_mu_);
 
   // ---- steps of handle() ----
   int pick_server(ThreadState& ts, const Membership& members, const PickRequest& pick,
@@ -158,8 +158,8 @@ class Proxy {
   std::shared_ptr<const TrustedProxies> trusted_;
   BalanceKind balance_;
 
-  mutable std::mutex members_mu_;  // guards members_ (admin and thread-state creation only)
-  std::shared_ptr<const Membership> members_;
+  mutable core::Mutex members_mu_;  // guards members_ (admin and thread-state creation only)
+  std::shared_ptr<const Membership> members_ GUARDED_BY(members_mu_);
   // Per-worker state by runtime thread index, shared with the drain hook (which reaches each
   // slot on its own worker's loop).
   std::shared_ptr<Workers> workers_;

@@ -1,6 +1,7 @@
 #include "gateway/upstream/health_checker.h"
 
 #include "core/log.h"
+#include "core/thread_annotations.h"
 #include "http/client.h"
 #include "metrics/registry.h"
 
@@ -26,7 +27,7 @@ namespace {
 class HttpHealthChecker final : public HealthChecker {
  public:
   HttpHealthChecker(const config::HealthCheckConfig& c, asio::any_io_executor ex)
-      : path_(c.path), client_(ex, options(c)) {}
+      : path_(c.path), client_(std::move(ex), options(c)) {}
 
   awaitable<bool> probe(UpstreamServer& server, std::string& why) override {
     http::ClientRequest req;
@@ -102,12 +103,12 @@ HealthMonitor::HealthMonitor(std::string pool, config::HealthCheckConfig config,
     : pool_(std::move(pool)), config_(std::move(config)), clock_(clock) {}
 
 void HealthMonitor::set_servers(Servers servers) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   servers_ = std::move(servers);
 }
 
 HealthMonitor::Servers HealthMonitor::servers() {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return servers_;
 }
 

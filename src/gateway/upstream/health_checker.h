@@ -13,6 +13,7 @@
 // set_servers() and stop() may be called from any thread (a mutex guards the server list, off
 // the request path). Checks are counted in gateway_health_checks_total{pool, server, result}.
 #include "config/config.h"
+#include "core/thread_annotations.h"
 #include "gateway/upstream/server.h"
 #include "metrics/registry.h"
 
@@ -23,7 +24,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,8 +80,8 @@ class HealthMonitor : public std::enable_shared_from_this<HealthMonitor> {
   const std::string pool_;
   const config::HealthCheckConfig config_;
   const core::Clock& clock_;
-  std::mutex mu_;
-  Servers servers_;  // guarded by mu_
+  core::Mutex mu_;
+  Servers servers_ GUARDED_BY(mu_);
   std::atomic<bool> stopped_{false};
   std::unique_ptr<boost::asio::steady_timer> timer_;  // between rounds; used on the loop only
   boost::asio::io_context* loop_ = nullptr;

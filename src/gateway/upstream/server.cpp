@@ -19,7 +19,7 @@ std::string make_id(const std::string& address) {
 }  // namespace
 
 UpstreamServer::UpstreamServer(ServerParams params, boost::asio::ip::tcp::endpoint endpoint)
-    : params_(std::move(params)), endpoint_(endpoint), id_(make_id(params_.address)) {}
+    : params_(std::move(params)), endpoint_(std::move(endpoint)), id_(make_id(params_.address)) {}
 
 bool UpstreamServer::passively_down(clock::time_point now) const {
   return ns(now) < down_until_ns_.load(std::memory_order_relaxed);
