@@ -5,6 +5,7 @@
 // same write; the test asserts that exactly one response (the refusal) comes back.
 #include "support/process.h"
 #include "support/raw_client.h"
+#include "support/smuggling_cases.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -47,13 +48,6 @@ void expect_refused_once(RawClient& c, int status, std::string_view code) {
   EXPECT_TRUE(c.closed()) << "a second response came: " << c.leftover();
 }
 
-struct SmugglingCase {
-  std::string name;
-  std::string request;  // sent with kSmuggled appended, in one write
-  int status;
-  std::string code;
-};
-
 class RequestSmuggling : public ::testing::TestWithParam<SmugglingCase>, public GatewayFixture {
  protected:
   static void SetUpTestSuite() { start(); }
@@ -71,95 +65,11 @@ TEST_P(RequestSmuggling, IsRefusedAndTheConnectionClosed) {
 
 const std::string kPost = "POST /hello HTTP/1.1\r\nHost: localhost\r\n";
 
-INSTANTIATE_TEST_SUITE_P(
-    Framing, RequestSmuggling,
-    ::testing::Values(
-        // RFC 9112 §6.3: Content-Length together with Transfer-Encoding.
-        SmugglingCase{"ContentLengthAndTransferEncoding",
-                      kPost + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                      400, "bad_request"},
-        SmugglingCase{"TransferEncodingAndContentLength",
-                      kPost + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
-                      400, "bad_request"},
-        SmugglingCase{"DifferingDuplicateContentLength",
-                      kPost + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
-                      "bad_request"},
-        SmugglingCase{"DifferingContentLengthList", kPost + "Content-Length: 5, 6\r\n\r\nhello!",
-                      400, "bad_request"},
-        SmugglingCase{"NonNumericContentLength", kPost + "Content-Length: 5x\r\n\r\nhello", 400,
-                      "bad_request"},
-        SmugglingCase{"NegativeContentLength", kPost + "Content-Length: -1\r\n\r\n", 400,
-                      "bad_request"},
-        // Chunk sizes must be hex digits (RFC 9112 §7.1).
-        SmugglingCase{"BadChunkSize",
-                      kPost + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"NegativeChunkSize",
-                      kPost + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{
-            "OverflowingChunkSize",
-            kPost + "Transfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nhi\r\n0\r\n\r\n", 400,
-            "bad_request"},
-        SmugglingCase{"ChunkDataLongerThanItsSize",
-                      kPost + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        // RFC 9112 §5.2: obsolete line folding is refused in requests.
-        SmugglingCase{"ObsFoldedHeader",
-                      kPost + "X-Folded: first\r\n second\r\nContent-Length: 0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"ObsFoldedTransferEncoding",
-                      kPost + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        // RFC 9112 §6.1: chunked must be the final coding of a request.
-        // Folds right after the colon, which Beast takes for leading whitespace: a proxy
-        // that does not unfold sees an empty Transfer-Encoding and no body.
-        SmugglingCase{"ObsFoldRightAfterTheColonOfTransferEncoding",
-                      kPost + "Transfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"ObsFoldRightAfterTheColonOfContentLength",
-                      kPost + "Content-Length:\r\n 5\r\n\r\nhello", 400, "bad_request"},
-        SmugglingCase{"ObsFoldRightAfterTheColonOfHost",
-                      "GET /hello HTTP/1.1\r\nHost:\r\n api.example.test\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"TransferEncodingNotEndingInChunked",
-                      kPost + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"TransferEncodingWithoutChunked",
-                      kPost + "Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400, "bad_request"},
-        SmugglingCase{"SecondTransferEncodingHeaderNotChunked",
-                      kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
-                              "0\r\n\r\n",
-                      400, "bad_request"},
-        // Chunked applied twice: a front end may decode it, Beast does not (no body).
-        SmugglingCase{"ChunkedAppliedTwice",
-                      kPost + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"TwoTransferEncodingHeaders",
-                      kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "0\r\n\r\n",
-                      400, "bad_request"},
-        SmugglingCase{"UnsupportedCodingBeforeChunked",
-                      kPost + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
-                      "not_implemented"},
-        SmugglingCase{"TransferEncodingInHttp10",
-                      "POST /hello HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
-                      "bad_request"},
-        // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-        SmugglingCase{"MissingHostInHttp11", "GET /hello HTTP/1.1\r\n\r\n", 400, "bad_request"},
-        SmugglingCase{"DuplicateHost",
-                      "GET /hello HTTP/1.1\r\nHost: localhost\r\nHost: api.example.test\r\n\r\n",
-                      400, "bad_request"},
-        SmugglingCase{"DuplicateHostInHttp10",
-                      "GET /hello HTTP/1.0\r\nHost: localhost\r\nHost: api.example.test\r\n\r\n",
-                      400, "bad_request"},
-        // RFC 9112 §5.1: no whitespace between a field name and the colon.
-        SmugglingCase{"SpaceBeforeColon",
-                      kPost + "Transfer-Encoding : chunked\r\nContent-Length: 0\r\n\r\n", 400,
-                      "bad_request"},
-        SmugglingCase{"UnsupportedHttpVersion", "GET /hello HTTP/1.2\r\nHost: localhost\r\n\r\n",
-                      400, "bad_request"}),
-    [](const ::testing::TestParamInfo<SmugglingCase>& info) { return info.param.name; });
+// The cases are shared with gateway_proxy_edge_test.cpp (support/smuggling_cases.h).
+INSTANTIATE_TEST_SUITE_P(Framing, RequestSmuggling, ::testing::ValuesIn(smuggling_cases()),
+                         [](const ::testing::TestParamInfo<SmugglingCase>& info) {
+                           return info.param.name;
+                         });
 
 class Smuggling : public ::testing::Test, public GatewayFixture {
  protected:

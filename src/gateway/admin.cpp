@@ -1,28 +1,39 @@
 #include "gateway/admin.h"
 
+#include "core/net_address.h"
+#include "core/thread_annotations.h"
 #include "http/health.h"
 #include "http/json.h"
 #include "http/router.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <atomic>
+#include <chrono>
+
 namespace tenx::gateway {
+namespace asio = boost::asio;
 namespace json = boost::json;
 using boost::asio::awaitable;
 
 void LivePools::set(std::map<std::string, std::shared_ptr<Proxy>> pools) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   pools_ = std::move(pools);
 }
 
 std::shared_ptr<Proxy> LivePools::find(const std::string& name) const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = pools_.find(name);
   return it == pools_.end() ? nullptr : it->second;
 }
 
 std::map<std::string, std::shared_ptr<Proxy>> LivePools::all() const {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   return pools_;
 }
 
@@ -78,39 +89,15 @@ bool same_token(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// The host part of a Host value ("[::1]:9901" -> "::1") and its port (0 when none).
-std::pair<std::string_view, unsigned> split_host(std::string_view host) {
-  unsigned port = 0;
-  std::string_view name = host;
-  if (!host.empty() && host.front() == '[') {
-    const auto close = host.find(']');
-    if (close == std::string_view::npos) return {{}, 0};
-    name = host.substr(1, close - 1);
-    host.remove_prefix(close + 1);
-    if (host.empty()) return {name, 0};
-    if (host.front() != ':') return {{}, 0};
-    host.remove_prefix(1);
-  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
-    name = host.substr(0, colon);
-    host.remove_prefix(colon + 1);
-  } else {
-    return {name, 0};
-  }
-  if (host.empty() || host.size() > 5 || host.find_first_not_of("0123456789") != host.npos)
-    return {{}, 0};
-  port = static_cast<unsigned>(std::stoul(std::string(host)));
-  return {name, port};
-}
-
 }  // namespace
 
 void AdminAccess::set_token(std::string token) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   token_ = std::move(token);
 }
 
 void AdminAccess::set_listener(const boost::asio::ip::tcp::endpoint& ep) {
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   host_ = ep.address().to_string();
   port_ = ep.port();
   any_host_ = ep.address().is_unspecified();
@@ -121,9 +108,13 @@ std::optional<AdminAccess::Refusal> AdminAccess::check(const http::Exchange& ex)
   if (req.headers.find(http::Field::origin))
     return Refusal{403, "cross_origin",
                    "the admin API refuses requests sent by web pages (an Origin field came)"};
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   if (!any_host_) {
-    const auto [name, port] = split_host(req.headers.find(http::Field::host).value_or(""));
+    // A Host that does not parse has no name, and is refused.
+    const auto asked = core::parse_host_port(req.headers.find(http::Field::host).value_or(""),
+                                             core::PortRule::optional);
+    const auto name = asked ? asked->host : std::string_view{};
+    const unsigned port = asked ? asked->port.value_or(0) : 0;
     const bool host_ok = http::iequals(name, "localhost") || name == host_;
     if (!host_ok || (port != 0 && port != port_))
       return Refusal{403, "bad_host",
@@ -146,9 +137,9 @@ std::optional<AdminAccess::Refusal> AdminAccess::check(const http::Exchange& ex)
   return std::nullopt;
 }
 
-http::Handler make_admin_handler(std::shared_ptr<LivePools> pools,
-                                 std::shared_ptr<AdminAccess> access,
-                                 std::function<std::string()> reload, http::Handler health) {
+http::Handler make_admin_handler(const std::shared_ptr<LivePools>& pools,
+                                 const std::shared_ptr<AdminAccess>& access, const ReloadFn& reload,
+                                 http::Handler health) {
   http::Router r;
   r.get("/pools", [pools](http::Exchange& ex) -> awaitable<void> {
     json::array list;
@@ -253,9 +244,28 @@ http::Handler make_admin_handler(std::shared_ptr<LivePools> pools,
                        json::object{{"pool", p->name()}, {"server", addr}, {"draining", draining}});
   });
   r.post("/reload", [reload](http::Exchange& ex) -> awaitable<void> {
-    const auto error = reload();
+    // The answer waits until every worker serves new requests with the new config, so a
+    // request sent after it is routed by that config. The workers take it between requests:
+    // the wait is bounded, in case one is stuck.
+    struct Installed {
+      explicit Installed(asio::any_io_executor ex) : timer(ex, std::chrono::seconds(10)) {}
+      asio::steady_timer timer;
+      std::atomic<bool> done{false};
+    };
+    auto ex_executor = co_await asio::this_coro::executor;
+    auto installed = std::make_shared<Installed>(ex_executor);
+    const auto error = reload([installed, ex_executor] {
+      installed->done = true;
+      asio::post(ex_executor, [installed] { installed->timer.cancel(); });
+    });
     if (!error.empty()) {
       ex.respond_error(400, "config_rejected", "the running config is kept: " + error);
+      co_return;
+    }
+    if (!installed->done) co_await installed->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!installed->done) {
+      ex.respond_error(503, "reload_pending",
+                       "the new config is applied but not every worker has taken it yet");
       co_return;
     }
     http::respond_json(ex, 200, json::object{{"reloaded", true}});

@@ -25,13 +25,13 @@
 // them). A reload rebuilds the pools from the config file, which is the source of truth:
 // servers added through the API and not written to the file are gone after it; servers that
 // stay unchanged keep their state (health, passive failures, latency).
+#include "core/thread_annotations.h"
 #include "gateway/proxy/proxy.h"
 #include "http/server.h"
 
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,8 +46,8 @@ class LivePools {
   std::map<std::string, std::shared_ptr<Proxy>> all() const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Proxy>> pools_;
+  mutable core::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Proxy>> pools_ GUARDED_BY(mu_);
 };
 
 // The checks every admin request passes before it is routed. Thread-safe: the token changes on
@@ -65,17 +65,20 @@ class AdminAccess {
   std::optional<Refusal> check(const http::Exchange& ex) const;
 
  private:
-  mutable std::mutex mu_;
-  std::string token_;        // guarded by mu_
-  std::string host_;         // the listener's address as text; guarded by mu_
-  unsigned short port_ = 0;  // guarded by mu_
-  bool any_host_ = true;     // wildcard listener (or not bound yet); guarded by mu_
+  mutable core::Mutex mu_;
+  std::string token_ GUARDED_BY(mu_);
+  std::string host_ GUARDED_BY(mu_);  // the listener's address as text
+  unsigned short port_ GUARDED_BY(mu_) = 0;
+  bool any_host_ GUARDED_BY(mu_) = true;  // wildcard listener (or not bound yet)
 };
 
 // reload() returns an empty string on success, else the reason the config was refused.
 // health: the gateway's own /health handler (its disk and memory checks).
-http::Handler make_admin_handler(std::shared_ptr<LivePools> pools,
-                                 std::shared_ptr<AdminAccess> access,
-                                 std::function<std::string()> reload, http::Handler health);
+// Reloads the config; returns the reason it was refused, or "" once it is being installed.
+// `on_installed` (may be empty) runs, on any thread, when every worker serves with it.
+using ReloadFn = std::function<std::string(std::function<void()> on_installed)>;
+http::Handler make_admin_handler(const std::shared_ptr<LivePools>& pools,
+                                 const std::shared_ptr<AdminAccess>& access, const ReloadFn& reload,
+                                 http::Handler health);
 
 }  // namespace tenx::gateway

@@ -3,7 +3,9 @@
 #include "config/config.h"
 #include "config/policies.h"
 #include "core/log.h"
+#include "core/net_address.h"
 #include "core/runtime.h"
+#include "core/thread_annotations.h"
 #include "gateway/admin.h"
 #include "gateway/balancers/balancer.h"
 #include "gateway/routes.h"
@@ -16,7 +18,6 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
-#include <mutex>
 
 namespace tenx::gateway {
 namespace {
@@ -29,8 +30,10 @@ std::string upstream_address(const std::string& url) {
   else if (a.find("://") != std::string::npos)
     throw config::Error({"--upstream " + url + ": only http:// upstreams are supported"});
   if (auto slash = a.find('/'); slash != std::string::npos) a = a.substr(0, slash);
-  if (a.empty() || a.find(':') == std::string::npos || a.back() == ':')
-    throw config::Error({"--upstream " + url + ": expected http://HOST:PORT"});
+  const auto address = core::parse_host_port(a);
+  if (!address || address->host.empty())
+    throw config::Error({"--upstream " + url + ": expected http://HOST:PORT" +
+                         (address ? "" : " (" + address.error().message() + ")")});
   return a;
 }
 
@@ -153,9 +156,10 @@ int run(const RunOptions& options) {
 
   auto admin_access = std::make_shared<AdminAccess>(cfg->admin.token);
   // One reload at a time, from SIGHUP (control thread) or the admin API (a worker).
-  std::mutex reload_mu;
-  auto reload = [&]() -> std::string {
-    std::lock_guard lock(reload_mu);
+  core::Mutex reload_mu;
+  // `on_installed` runs once every worker serves new requests with the new config.
+  auto reload = [&](std::function<void()> on_installed) -> std::string {
+    core::MutexLock lock(reload_mu);
     try {
       auto next = std::make_shared<const config::Config>(load_config(options));
       if (next->server.listen != cfg->server.listen ||
@@ -165,7 +169,8 @@ int run(const RunOptions& options) {
             "restart only");
       std::map<std::string, std::shared_ptr<Proxy>> next_pools;
       const auto current_pools = pools->all();
-      server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools));
+      server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools),
+                         std::move(on_installed));
       // Servers the new config dropped: their metric series go (and their memory with them).
       for (const auto& [name, old] : current_pools) {
         const auto it = next_pools.find(name);
@@ -233,7 +238,7 @@ int run(const RunOptions& options) {
   TENX_LOG_INFO("gateway listening addr={}:{} threads={} routes={}", ep.address().to_string(),
                 ep.port(), runtime.threads(), cfg->gateway.routes.size());
 
-  runtime.on_reload([&] { reload(); });
+  runtime.on_reload([&] { reload({}); });
   runtime.on_drain([] { TENX_LOG_INFO("drain: stopping, finishing in-flight requests"); });
   const int rc = runtime.run();
   if (so.access_log) so.access_log->flush_all();

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 namespace tenx::http {
@@ -458,6 +459,17 @@ void Client::write_request_head(std::string& out, const ClientRequest& req,
     out += "\r\n";
   }
   out += "\r\n";
+}
+
+std::size_t Client::EndpointHash::operator()(const tcp::endpoint& ep) const noexcept {
+  const auto port = static_cast<std::size_t>(ep.port());
+  const auto& a = ep.address();
+  if (a.is_v4()) return (static_cast<std::size_t>(a.to_v4().to_uint()) << 16) ^ port;
+  const auto bytes = a.to_v6().to_bytes();
+  std::uint64_t hi = 0, lo = 0;
+  std::memcpy(&hi, bytes.data(), 8);
+  std::memcpy(&lo, bytes.data() + 8, 8);
+  return static_cast<std::size_t>((hi * 0x9E3779B97F4A7C15ULL) ^ lo ^ (port << 48));
 }
 
 std::unique_ptr<ClientConnection> Client::try_acquire(const tcp::endpoint& ep) {

@@ -5,17 +5,11 @@
 
 #include <new>
 
+#include "core/text.h"
+
 namespace tenx::http {
 namespace beast = boost::beast;
 using boost::system::error_code;
-
-namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-}  // namespace
 
 template <bool IsRequest>
 struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsRequest> {
@@ -78,22 +72,13 @@ struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsReques
       } else if (name == beast::http::field::transfer_encoding) {
         owner.te_seen_ = true;
         // RFC 9112 §6.1: the final coding must be chunked; we implement no other coding.
-        std::string_view v = value;
         owner.te_chunked_final_ = false;
-        while (!v.empty()) {
-          auto comma = v.find(',');
-          auto tok = trim(v.substr(0, comma));
-          v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
-          if (tok.empty()) continue;
-          if (iequals(tok, "chunked")) {
-            owner.te_chunked_final_ = true;
-          } else {
-            owner.te_chunked_final_ = false;
-            owner.te_unknown_ = true;
-          }
-        }
+        core::split_list(value, [&](std::string_view coding) {
+          owner.te_chunked_final_ = iequals(coding, "chunked");
+          if (!owner.te_chunked_final_) owner.te_unknown_ = true;
+        });
       } else if (name == beast::http::field::expect) {
-        owner.head_.expect_continue = iequals(trim(value), "100-continue");
+        owner.head_.expect_continue = iequals(core::trim_ows(value), "100-continue");
       }
     }
   }
@@ -161,10 +146,46 @@ struct MessageParser<IsRequest>::Impl final : beast::http::basic_parser<IsReques
   bool skip_body_ = false;
 };
 
+namespace {
+constexpr std::size_t kHeadBytes = 1024;  // head storage reserved up front
+constexpr std::size_t kHeadFields = 32;
+}  // namespace
+
 template <bool IsRequest>
 MessageParser<IsRequest>::MessageParser() : impl_(std::make_unique<Impl>(*this)) {
-  storage_.reserve(1024);
-  head_.headers.items().reserve(32);
+  storage_.reserve(kHeadBytes);
+  head_.headers.items().reserve(kHeadFields);
+}
+
+template <bool IsRequest>
+void MessageParser<IsRequest>::park_storage(ParserStoragePool& pool) {
+  if (parked_) return;
+  parked_ = true;
+  auto& fields = head_.headers.items();
+  if (pool.parked.size() < ParserStoragePool::kMax) {
+    storage_.clear();
+    fields.clear();
+    pool.parked.push_back({std::move(storage_), std::move(fields)});
+  } else {
+    std::string().swap(storage_);
+    std::vector<HeaderView>().swap(fields);
+  }
+}
+
+template <bool IsRequest>
+void MessageParser<IsRequest>::unpark_storage(ParserStoragePool& pool) {
+  if (!parked_) return;
+  parked_ = false;
+  auto& fields = head_.headers.items();
+  if (pool.parked.empty()) {
+    storage_.reserve(kHeadBytes);
+    fields.reserve(kHeadFields);
+    return;
+  }
+  auto& p = pool.parked.back();
+  storage_ = std::move(p.bytes);
+  fields = std::move(p.fields);
+  pool.parked.pop_back();
 }
 
 template <bool IsRequest>

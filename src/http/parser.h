@@ -45,6 +45,18 @@ struct ParserLimits {
   std::optional<std::uint64_t> max_body_bytes = 8 * 1024 * 1024;  // nullopt: unlimited
 };
 
+// Head storage handed back by idle parsers, kept for the next message of any connection on the
+// same thread (one pool per event loop; not thread-safe). Bounded: beyond kMax, parked
+// storage is freed.
+struct ParserStoragePool {
+  static constexpr std::size_t kMax = 64;
+  struct Parked {
+    std::string bytes;
+    std::vector<HeaderView> fields;
+  };
+  std::vector<Parked> parked;
+};
+
 template <bool IsRequest>
 class MessageParser {
  public:
@@ -80,6 +92,13 @@ class MessageParser {
   // Classifies an error returned by put().
   ParseError classify(const boost::system::error_code& ec) const;
 
+  // Between messages (after reset()), an idle connection's parser gives its head storage
+  // (about 2.3 KiB of capacity) to `pool` and takes storage back before the next message:
+  // moves of a string and a vector, no allocation while the pool has some.
+  void park_storage(ParserStoragePool& pool);
+  void unpark_storage(ParserStoragePool& pool);
+  bool storage_parked() const { return parked_; }
+
  private:
   friend class ParserAccess;
   struct Impl;
@@ -95,6 +114,7 @@ class MessageParser {
   const char* input_end_ = nullptr;
   std::uint32_t max_header_bytes_ = 0;  // for the whole head, however it arrives
   bool header_seen_ = false;
+  bool parked_ = false;
   // Request-only checks, collected while fields arrive.
   unsigned host_count_ = 0;
   bool te_seen_ = false;

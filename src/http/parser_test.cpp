@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tenx::http {
 namespace {
@@ -89,6 +91,50 @@ TEST(RequestParser, ParsesSimpleGet) {
   EXPECT_FALSE(h.has_body());
   EXPECT_FALSE(h.expect_continue);
   EXPECT_EQ(p.parser.body_bytes(), 0u);
+}
+
+TEST(RequestParser, ParkedStorageGoesToThePoolAndComesBackForTheNextRequest) {
+  ParserStoragePool pool;
+  Parsed p;
+  parse_request(p, "GET /a HTTP/1.1\r\nHost: a\r\nX-One: 1\r\n\r\n");
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  p.parser.reset({});
+  p.parser.park_storage(pool);
+  EXPECT_TRUE(p.parser.storage_parked());
+  ASSERT_EQ(pool.parked.size(), 1u);
+  EXPECT_GE(pool.parked[0].bytes.capacity(), 1024u) << "the head storage's capacity is parked";
+  EXPECT_GE(pool.parked[0].fields.capacity(), 32u);
+  p.parser.park_storage(pool);
+  EXPECT_EQ(pool.parked.size(), 1u) << "parking twice parks once";
+  p.parser.unpark_storage(pool);
+  EXPECT_FALSE(p.parser.storage_parked());
+  EXPECT_TRUE(pool.parked.empty());
+  std::string_view next = "POST /b HTTP/1.1\r\nHost: b\r\nContent-Length: 2\r\n\r\nhi";
+  p.ec = feed(p.parser, next, &p.body);
+  ASSERT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.parser.head().target, "/b");
+  ASSERT_EQ(p.parser.head().headers.size(), 2u);
+  EXPECT_EQ(p.parser.head().headers[0].value, "b");
+  EXPECT_EQ(p.body, "hi");
+}
+
+TEST(RequestParser, ParkingBeyondThePoolsBoundFreesTheStorage) {
+  ParserStoragePool pool;
+  std::vector<std::unique_ptr<RequestParser>> parsers;
+  for (std::size_t i = 0; i < ParserStoragePool::kMax + 3; ++i) {
+    parsers.push_back(std::make_unique<RequestParser>());
+    parsers.back()->reset({});
+    parsers.back()->park_storage(pool);
+  }
+  EXPECT_EQ(pool.parked.size(), ParserStoragePool::kMax);
+  // An empty pool gives fresh storage: the parser still works.
+  ParserStoragePool empty;
+  auto& last = *parsers.back();
+  last.unpark_storage(empty);
+  std::string body;
+  std::string_view text = "GET /c HTTP/1.1\r\nHost: c\r\n\r\n";
+  EXPECT_FALSE(feed(last, text, &body));
+  EXPECT_EQ(last.head().target, "/c");
 }
 
 TEST(RequestParser, UnknownMethodKeepsItsString) {

@@ -181,6 +181,26 @@ class Connection : public ConnectionHook {
   awaitable<bool> discard_body(Exchange& ex);
   void finish_exchange(Exchange& ex);
   ParseError skip_buffered_body();
+  // ---- steps of run() ----
+  void skip_blank_lines(std::size_t& skipped);
+  awaitable<void> refuse_head(const boost::system::error_code& ec);  // 400 / 413 / 414 / 431 / 501
+  // An idle connection parks its buffers and arms the idle timeout while it waits for its
+  // next request; end_idle() is false when it is to close (idle timeout, drain).
+  void begin_idle();
+  bool end_idle(const boost::system::error_code& ec);
+  // When the next read of a head must end: the idle timeout before a head begins, then the
+  // header timeout from its first byte; nullopt once that has passed (408).
+  std::optional<std::chrono::steady_clock::time_point> head_read_deadline(
+      bool partial, std::chrono::steady_clock::time_point& header_deadline) const;
+  // After a failed read of a head: 408 for a timeout in a begun head, else nothing to say.
+  awaitable<void> refuse_head_read(error_code ec, bool partial);
+  // One request with a parsed head: the handler, the answers it left to the server, the
+  // unread body, the keep-alive decision and the flush. False when the connection closes.
+  awaitable<bool> serve_request();
+  void handler_failed(Exchange& ex, const std::exception& e);
+  void answer_if_unanswered(Exchange& ex);
+  void check_unread_body(Exchange& ex, std::size_t out_mark);
+  std::string too_large_message() const;
   // Responses to earlier pipelined requests wait in out_ to go out in one write; if the
   // handler now running suspends (a slow upstream, a timer), this posted flush sends them
   // meanwhile, so a fast answer never waits behind a slow one.
@@ -228,6 +248,7 @@ struct PerThread {
   static constexpr std::size_t kMaxPooled = 64;
   std::vector<std::unique_ptr<char[]>> in_pool;  // kReadChunk * 2 bytes each
   std::vector<std::string> out_pool;
+  ParserStoragePool parser_pool;  // idle connections' request-head storage
   std::shared_ptr<const Handler> handler;
   core::Poller* poller = nullptr;  // the runtime's, for this thread's listener and connections
   int listen_fd = -1;
@@ -268,7 +289,7 @@ Connection::Connection(ServerShared& shared, PerThread& thread, int fd, tcp::end
       thread_(thread),
       fd_(fd),
       handle_(thread.poller->add(fd)),
-      peer_(peer),
+      peer_(std::move(peer)),
       watchdog_(std::make_shared<Watchdog>(thread.poller->loop().get_executor(),
                                            [this] { handle_->cancel(); })),
       in_(kReadChunk * 2) {
@@ -396,6 +417,7 @@ awaitable<void> Connection::reject(unsigned status, std::string_view reason,
 }
 
 void Connection::park_buffers() {
+  parser_.park_storage(thread_.parser_pool);
   std::size_t cap = 0;
   auto storage = in_.release(cap);
   if (cap == kReadChunk * 2 && thread_.in_pool.size() < PerThread::kMaxPooled)
@@ -409,6 +431,7 @@ void Connection::park_buffers() {
 }
 
 void Connection::unpark_buffers() {
+  parser_.unpark_storage(thread_.parser_pool);
   if (!in_.parked()) return;
   if (thread_.in_pool.empty()) {
     in_.adopt(std::make_unique<char[]>(kReadChunk * 2), kReadChunk * 2);
@@ -872,53 +895,29 @@ void Connection::finish_exchange(Exchange& ex) {
   }
 }
 
+// The request loop. While a connection waits for its next request, only this frame (the
+// head-reading state) is alive: each request's Exchange lives in serve_request()'s frame,
+// freed when the answer is done, so an idle keep-alive connection holds no per-request state.
 awaitable<void> Connection::run() {
-  const auto& limits = shared_.options.limits;
   for (;;) {
     parser_.reset(shared_.parser_limits);
     continue_sent_ = false;
     idle_ = true;
     // ---- read a request head ----
-    bool have_head = false;
     clock_type::time_point header_deadline{};
     std::size_t blank_bytes = 0;
     for (;;) {
-      if (!in_.empty() && !parser_.got_some()) {
-        // RFC 9112 §2.2: ignore empty lines before a request line (some clients send a CRLF
-        // after a body). A few bytes only: a stream of them is left to the parser to refuse.
-        auto r = in_.readable();
-        std::size_t skip = 0;
-        while (skip < r.size() && blank_bytes + skip < 8 && (r[skip] == '\r' || r[skip] == '\n'))
-          ++skip;
-        in_.consume(skip);
-        blank_bytes += skip;
-      }
+      if (!in_.empty() && (in_.readable()[0] == '\r' || in_.readable()[0] == '\n'))
+        skip_blank_lines(blank_bytes);
       if (!in_.empty()) {
         boost::system::error_code ec;
         const auto n = parser_.put(in_.readable(), ec);
         in_.consume(n);
         if (ec && ec != boost::beast::http::error::need_more) {
-          switch (parser_.classify(ec)) {
-            case ParseError::header_too_large:
-              co_await reject_oversized_head();
-              break;
-            case ParseError::body_too_large:
-              co_await reject(
-                  413, "body_too_large",
-                  "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
-              break;
-            case ParseError::not_implemented:
-              co_await reject(501, "not_implemented", "unsupported transfer coding");
-              break;
-            default:
-              co_await reject(400, "bad_request", "malformed request: " + ec.message());
-          }
+          co_await refuse_head(ec);
           co_return shutdown();
         }
-        if (parser_.header_done()) {
-          have_head = true;
-          break;
-        }
+        if (parser_.header_done()) break;
       }
       if (!out_.empty()) {  // pipelined responses must not wait for the next request
         if (co_await flush()) co_return shutdown();
@@ -926,144 +925,196 @@ awaitable<void> Connection::run() {
       const bool partial = !in_.empty() || parser_.got_some();
       if (thread_.draining && !partial) co_return shutdown();
       if (!partial && out_.empty() && !handle_->readable()) {
-        // Idle keep-alive: wait for the next request holding no buffers (nginx frees its
-        // header buffer too); an idle connection then costs its socket and coroutine only.
-        park_buffers();
-        idle_ = true;
-        watchdog_->set(clock_type::now() + limits.idle_timeout);
+        begin_idle();
         auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
-        watchdog_->clear();
-        unpark_buffers();
-        if (watchdog_->fired()) {
-          watchdog_->reset_fired();
-          shared_.metrics.rejected.series({"idle_timeout"}).inc();
-          co_return shutdown();
-        }
-        if (wec) co_return shutdown();  // cancelled by drain, or an error
+        if (!end_idle(wec)) co_return shutdown();
       }
-      if (!in_.reserve(kReadChunk, limits.max_header_bytes + 2 * kReadChunk)) {
+      if (!in_.reserve(kReadChunk, shared_.options.limits.max_header_bytes + 2 * kReadChunk)) {
         co_await reject_oversized_head();
         co_return shutdown();
       }
-      if (partial && header_deadline == clock_type::time_point{})
-        header_deadline = clock_type::now() + limits.header_timeout;
-      const auto deadline = partial ? header_deadline : clock_type::now() + limits.idle_timeout;
-      if (partial && deadline <= clock_type::now()) {
+      const auto deadline = head_read_deadline(partial, header_deadline);
+      if (!deadline) {
         co_await reject(408, "request_timeout", "request head not received in time");
         co_return shutdown();
       }
-      auto wec = co_await read_more(deadline);
-      if (wec == core::Errc::timeout) {
-        watchdog_->reset_fired();
-        if (partial) {
-          co_await reject(408, "request_timeout", "request head not received in time");
-        } else {
-          shared_.metrics.rejected.series({"idle_timeout"}).inc();
-        }
+      if (auto wec = co_await read_more(*deadline)) {
+        co_await refuse_head_read(wec, partial);
         co_return shutdown();
       }
-      if (wec) co_return shutdown();  // closed by the peer, cancelled by drain, or an error
       if (header_deadline == clock_type::time_point{})
-        header_deadline = clock_type::now() + limits.header_timeout;
+        header_deadline = clock_type::now() + shared_.options.limits.header_timeout;
     }
-    if (!have_head) co_return shutdown();
     idle_ = false;
     watchdog_->clear();
     ++requests_;
+    if (!co_await serve_request()) co_return shutdown();
+  }
+}
 
-    // ---- dispatch ----
-    Exchange ex(*this);
-    ex.started_ = clock_type::now();
-    const std::size_t out_mark = out_.size();
-    const auto handler = thread_.handler;  // a reload swaps it; this request keeps its own
-    if (!out_.empty()) schedule_flush();
-    try {
-      co_await (*handler)(ex);
-      clear_hangup_watch();
-    } catch (const std::exception& e) {
-      clear_hangup_watch();
-      TENX_LOG_ERROR("handler failed route={} error=\"{}\"", ex.route_, e.what());
-      if (ex.status_ == 0)
-        respond(ex, 500, "application/json", error_body("internal", "the handler failed"), {});
-      else
-        broken_ = true;
-    }
-    if (ex.status_ == 0 && ex.client_gone_) {
-      ex.abandoned_ = true;  // nobody to answer: close (logged as 499)
+void Connection::skip_blank_lines(std::size_t& skipped) {
+  if (in_.empty() || parser_.got_some()) return;
+  // RFC 9112 §2.2: ignore empty lines before a request line (some clients send a CRLF after a
+  // body). A few bytes only: a stream of them is left to the parser to refuse.
+  auto r = in_.readable();
+  std::size_t skip = 0;
+  while (skip < r.size() && skipped + skip < 8 && (r[skip] == '\r' || r[skip] == '\n')) ++skip;
+  in_.consume(skip);
+  skipped += skip;
+}
+
+awaitable<void> Connection::refuse_head(const boost::system::error_code& ec) {
+  switch (parser_.classify(ec)) {
+    case ParseError::header_too_large:
+      co_await reject_oversized_head();
+      break;
+    case ParseError::body_too_large:
+      co_await reject(413, "body_too_large", too_large_message());
+      break;
+    case ParseError::not_implemented:
+      co_await reject(501, "not_implemented", "unsupported transfer coding");
+      break;
+    default:
+      co_await reject(400, "bad_request", "malformed request: " + ec.message());
+  }
+}
+
+std::string Connection::too_large_message() const {
+  return "request body exceeds " + std::to_string(shared_.options.limits.max_body_bytes) + " bytes";
+}
+
+void Connection::begin_idle() {
+  // Idle keep-alive: wait for the next request holding no buffers (nginx frees its header
+  // buffer too); an idle connection then costs its socket, this object and run()'s frame.
+  park_buffers();
+  idle_ = true;
+  watchdog_->set(clock_type::now() + shared_.options.limits.idle_timeout);
+}
+
+bool Connection::end_idle(const boost::system::error_code& ec) {
+  watchdog_->clear();
+  unpark_buffers();
+  if (watchdog_->fired()) {
+    watchdog_->reset_fired();
+    shared_.metrics.rejected.series({"idle_timeout"}).inc();
+    return false;
+  }
+  return !ec;  // else cancelled by drain, or an error
+}
+
+std::optional<clock_type::time_point> Connection::head_read_deadline(
+    bool partial, clock_type::time_point& header_deadline) const {
+  const auto& limits = shared_.options.limits;
+  if (!partial) return clock_type::now() + limits.idle_timeout;
+  if (header_deadline == clock_type::time_point{})
+    header_deadline = clock_type::now() + limits.header_timeout;
+  if (header_deadline <= clock_type::now()) return std::nullopt;
+  return header_deadline;
+}
+
+awaitable<void> Connection::refuse_head_read(error_code ec, bool partial) {
+  if (ec != core::Errc::timeout) co_return;  // closed by the peer, cancelled by drain, an error
+  watchdog_->reset_fired();
+  if (partial) {
+    co_await reject(408, "request_timeout", "request head not received in time");
+  } else {
+    shared_.metrics.rejected.series({"idle_timeout"}).inc();
+  }
+}
+
+awaitable<bool> Connection::serve_request() {
+  Exchange ex(*this);
+  ex.started_ = clock_type::now();
+  const std::size_t out_mark = out_.size();
+  const auto handler = thread_.handler;  // a reload swaps it; this request keeps its own
+  if (!out_.empty()) schedule_flush();
+  try {
+    co_await (*handler)(ex);
+    clear_hangup_watch();
+  } catch (const std::exception& e) {
+    clear_hangup_watch();
+    handler_failed(ex, e);
+  }
+  answer_if_unanswered(ex);
+  if (ex.streaming_ && !ex.stream_ended_) {
+    if (!ex.stream_chunked_ && (!ex.stream_left_ || *ex.stream_left_ == 0) && !broken_) {
+      ex.stream_ended_ = true;  // close-delimited or complete: nothing more to send
+    } else {
       broken_ = true;
-    } else if (ex.status_ == 0) {
-      if (ex.body_error_ == ParseError::body_too_large) {
-        respond(ex, 413, "application/json",
-                error_body("body_too_large", "request body exceeds " +
-                                                 std::to_string(limits.max_body_bytes) + " bytes"),
-                {});
-      } else if (ex.body_error_ != ParseError::none) {
-        respond(ex, 400, "application/json", error_body("bad_request", "malformed request body"),
-                {});
-      } else if (ex.body_io_error_ == core::Errc::timeout) {
-        respond(ex, 408, "application/json",
-                error_body("request_timeout", "request body not received in time"), {});
-      } else {
-        TENX_BUG(false, "handler returned without responding");
-        respond(ex, 500, "application/json", error_body("internal", "the handler did not respond"),
-                {});
-      }
     }
-    if (ex.streaming_ && !ex.stream_ended_) {
-      if (!ex.stream_chunked_ && (!ex.stream_left_ || *ex.stream_left_ == 0) && !broken_) {
-        ex.stream_ended_ = true;  // close-delimited or complete: nothing more to send
-      } else {
-        broken_ = true;
-      }
+  }
+  if (!parser_.done() && !ex.streaming_ && ex.body_error_ == ParseError::none)
+    check_unread_body(ex, out_mark);
+  bool keep = keep_alive_ && !broken_ && !ex.close_ && !ex.upgraded_;
+  if (keep && !parser_.done()) {
+    if (co_await flush())
+      keep = false;
+    else
+      keep = co_await discard_body(ex);
+  }
+  finish_exchange(ex);
+  if (!keep) {
+    const bool unread = !parser_.done() || !in_.empty();
+    if (!co_await flush() && unread && !ex.client_gone_ && !ex.abandoned_) co_await linger();
+    co_return false;
+  }
+  if (in_.empty() || out_.size() >= kMaxBatch) {
+    if (thread_.poller->in_batch() && !out_.empty()) {
+      // Send with the batch's other responses (core/poller.h, at_batch_end).
+      co_await thread_.poller->at_batch_end(asio::as_tuple(asio::use_awaitable));
     }
-    if (!parser_.done() && !ex.streaming_ && ex.body_error_ == ParseError::none) {
-      // The handler answered without reading the body. Check the part already received, as
-      // nginx does when it discards a body: a framing error there (a bad chunk size) turns the
-      // queued answer into 400 / 413 and the connection closes, so the bytes are never taken
-      // for a next request.
-      const auto err = skip_buffered_body();
-      if (err != ParseError::none) {
-        out_.resize(out_mark);
-        ex.status_ = 0;
-        ex.bytes_sent_ = 0;
-        ex.body_error_ = err;
-        broken_ = true;
-        if (err == ParseError::body_too_large) {
-          respond(
-              ex, 413, "application/json",
-              error_body("body_too_large", "request body exceeds " +
-                                               std::to_string(limits.max_body_bytes) + " bytes"),
-              {});
-        } else {
-          respond(ex, 400, "application/json",
-                  error_body("bad_request", "malformed request body framing"), {});
-        }
-      }
+    boost::system::error_code ec;
+    if (!try_flush(ec)) {
+      if (ec) co_return false;
+      if (co_await flush()) co_return false;
     }
-    bool keep = keep_alive_ && !broken_ && !ex.close_ && !ex.upgraded_;
-    if (keep && !parser_.done()) {
-      if (co_await flush())
-        keep = false;
-      else
-        keep = co_await discard_body(ex);
-    }
-    finish_exchange(ex);
-    if (!keep) {
-      const bool unread = !parser_.done() || !in_.empty();
-      if (!co_await flush() && unread && !ex.client_gone_ && !ex.abandoned_) co_await linger();
-      co_return shutdown();
-    }
-    if (in_.empty() || out_.size() >= kMaxBatch) {
-      if (thread_.poller->in_batch() && !out_.empty()) {
-        // Send with the batch's other responses (core/poller.h, at_batch_end).
-        co_await thread_.poller->at_batch_end(asio::as_tuple(asio::use_awaitable));
-      }
-      boost::system::error_code ec;
-      if (!try_flush(ec)) {
-        if (ec) co_return shutdown();
-        if (co_await flush()) co_return shutdown();
-      }
-    }
+  }
+  co_return true;
+}
+
+void Connection::handler_failed(Exchange& ex, const std::exception& e) {
+  TENX_LOG_ERROR("handler failed route={} error=\"{}\"", ex.route_, e.what());
+  if (ex.status_ == 0)
+    respond(ex, 500, "application/json", error_body("internal", "the handler failed"), {});
+  else
+    broken_ = true;
+}
+
+void Connection::answer_if_unanswered(Exchange& ex) {
+  if (ex.status_ != 0) return;
+  if (ex.client_gone_) {
+    ex.abandoned_ = true;  // nobody to answer: close (logged as 499)
+    broken_ = true;
+  } else if (ex.body_error_ == ParseError::body_too_large) {
+    respond(ex, 413, "application/json", error_body("body_too_large", too_large_message()), {});
+  } else if (ex.body_error_ != ParseError::none) {
+    respond(ex, 400, "application/json", error_body("bad_request", "malformed request body"), {});
+  } else if (ex.body_io_error_ == core::Errc::timeout) {
+    respond(ex, 408, "application/json",
+            error_body("request_timeout", "request body not received in time"), {});
+  } else {
+    TENX_BUG(false, "handler returned without responding");
+    respond(ex, 500, "application/json", error_body("internal", "the handler did not respond"), {});
+  }
+}
+
+void Connection::check_unread_body(Exchange& ex, std::size_t out_mark) {
+  // The handler answered without reading the body. Check the part already received, as nginx
+  // does when it discards a body: a framing error there (a bad chunk size) turns the queued
+  // answer into 400 / 413 and the connection closes, so the bytes are never taken for a next
+  // request.
+  const auto err = skip_buffered_body();
+  if (err == ParseError::none) return;
+  out_.resize(out_mark);
+  ex.status_ = 0;
+  ex.bytes_sent_ = 0;
+  ex.body_error_ = err;
+  broken_ = true;
+  if (err == ParseError::body_too_large) {
+    respond(ex, 413, "application/json", error_body("body_too_large", too_large_message()), {});
+  } else {
+    respond(ex, 400, "application/json",
+            error_body("bad_request", "malformed request body framing"), {});
   }
 }
 
@@ -1137,7 +1188,6 @@ awaitable<void> ServerShared::accept_loop(std::size_t i) {
 void ServerShared::drain(std::size_t i) {
   auto& t = *threads[i];
   t.draining = true;
-  boost::system::error_code ignored;
   if (t.listen_fd >= 0) {
     t.poller->remove(t.listen_handle);  // wakes the accept loop with operation_aborted
     t.listen_handle = nullptr;
@@ -1302,11 +1352,14 @@ void Server::start() {
 
 tcp::endpoint Server::local_endpoint() const { return shared_->bound; }
 
-void Server::set_handler(Handler handler) {
+void Server::set_handler(Handler handler, std::function<void()> on_installed) {
   auto h = std::make_shared<const Handler>(std::move(handler));
   std::weak_ptr<detail::ServerShared> weak = shared_;
-  shared_->runtime.for_each_loop([weak, h](std::size_t i) {
+  auto left = std::make_shared<std::atomic<std::size_t>>(shared_->threads.size());
+  auto done = std::make_shared<std::function<void()>>(std::move(on_installed));
+  shared_->runtime.for_each_loop([weak, h, left, done](std::size_t i) {
     if (auto s = weak.lock()) s->threads[i]->handler = h;
+    if (left->fetch_sub(1) == 1 && *done) (*done)();
   });
 }
 

@@ -245,8 +245,10 @@ class Server {
   void start();
   // The bound address (the real port when listening on port 0).
   boost::asio::ip::tcp::endpoint local_endpoint() const;
-  // Swaps the handler for new requests (hot reload); in-flight requests keep the old one.
-  void set_handler(Handler handler);
+  // Installs `handler` for new requests on every worker loop (a request in progress keeps the
+  // one it began with). Returns at once; `on_installed`, if given, runs on the last loop to
+  // take the handler, once every loop serves new requests with it.
+  void set_handler(Handler handler, std::function<void()> on_installed = {});
   std::size_t active_connections() const;
 
  private:

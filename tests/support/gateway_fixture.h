@@ -363,23 +363,34 @@ class RawUpstream {
   using Script = std::function<void(Conn&)>;
 
   // receive_buffer_bytes: SO_RCVBUF of the accepted sockets (0: the system's, which grows to
-  // megabytes on loopback).
-  explicit RawUpstream(Script script, int receive_buffer_bytes = 0) : script_(std::move(script)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // megabytes on loopback). ipv6: listen on [::1] instead of 127.0.0.1.
+  explicit RawUpstream(Script script, int receive_buffer_bytes = 0, bool ipv6 = false)
+      : script_(std::move(script)), ipv6_(ipv6) {
+    listen_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (receive_buffer_bytes > 0)
       ::setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
                    sizeof receive_buffer_bytes);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
+    sockaddr_storage addr{};
+    socklen_t len;
+    if (ipv6) {
+      auto& a6 = reinterpret_cast<sockaddr_in6&>(addr);
+      a6.sin6_family = AF_INET6;
+      a6.sin6_addr = in6addr_loopback;
+      len = sizeof a6;
+    } else {
+      auto& a4 = reinterpret_cast<sockaddr_in&>(addr);
+      a4.sin_family = AF_INET;
+      a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof a4;
+    }
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
         ::listen(listen_fd_, 64) != 0 ||
         ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
       return;
-    port_ = ntohs(addr.sin_port);
+    port_ = ntohs(ipv6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
+                       : reinterpret_cast<sockaddr_in&>(addr).sin_port);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   ~RawUpstream() { stop(); }
@@ -387,7 +398,8 @@ class RawUpstream {
   RawUpstream& operator=(const RawUpstream&) = delete;
 
   std::uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // "127.0.0.1:PORT", or "[::1]:PORT" for an IPv6 one.
+  std::string address() const { return (ipv6_ ? "[::1]:" : "127.0.0.1:") + std::to_string(port_); }
   // Request heads read by scripts so far.
   int requests() const { return requests_.load(); }
   // Every byte received so far, over all connections.
@@ -449,6 +461,7 @@ class RawUpstream {
   }
 
   Script script_;
+  bool ipv6_ = false;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -459,6 +472,19 @@ class RawUpstream {
   std::vector<std::thread> threads_;
   std::string received_;
 };
+
+// True when this machine can listen on the IPv6 loopback address (::1), which tests of IPv6
+// need; false where IPv6 is disabled or ::1 is not configured.
+inline bool ipv6_loopback_available() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
 
 // Answers every request with its own head and body: the body of the response is the request
 // head as the upstream received it (blank line included) followed by the de-chunked body.

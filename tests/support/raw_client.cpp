@@ -68,8 +68,29 @@ bool Response::connection_has(std::string_view token) const {
 }
 
 RawClient::RawClient(std::uint16_t port, std::chrono::milliseconds recv_timeout)
+    : RawClient("127.0.0.1", port, recv_timeout) {}
+
+RawClient::RawClient(const std::string& host, std::uint16_t port,
+                     std::chrono::milliseconds recv_timeout)
     : recv_timeout_(recv_timeout) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    addr_len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    addr_len = sizeof *v6;
+  } else {
+    connect_errno_ = EINVAL;
+    error_ = "not a numeric address: " + host;
+    return;
+  }
+  fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     connect_errno_ = errno;
     return;
@@ -77,13 +98,9 @@ RawClient::RawClient(std::uint16_t port, std::chrono::milliseconds recv_timeout)
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   set_recv_timeout(fd_, recv_timeout_);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int r;
   do {
-    r = ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    r = ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), addr_len);
   } while (r < 0 && errno == EINTR);
   if (r < 0) {
     connect_errno_ = errno;

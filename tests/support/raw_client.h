@@ -1,7 +1,8 @@
 #pragma once
 // A deliberately dumb HTTP/1.1 client for the end-to-end tests: a blocking POSIX socket to
-// 127.0.0.1:port that sends exactly the bytes it is given (malformed ones included) and reads
-// responses byte for byte, so tests see what any client would see on the wire.
+// 127.0.0.1:port (or another numeric address, IPv6 included) that sends exactly the bytes it is
+// given (malformed ones included) and reads responses byte for byte, so tests see what any client
+// would see on the wire.
 //
 // Every receive has a timeout (SO_RCVTIMEO), so a server that never answers fails the test
 // instead of hanging it. Bytes received beyond one response are kept for the next
@@ -35,6 +36,9 @@ class RawClient {
   // Connects to 127.0.0.1:port. ok() tells whether that worked, connect_errno() why not.
   explicit RawClient(std::uint16_t port,
                      std::chrono::milliseconds recv_timeout = std::chrono::seconds(5));
+  // Connects to host:port, host a numeric IPv4 or IPv6 address ("::1", no brackets).
+  RawClient(const std::string& host, std::uint16_t port,
+            std::chrono::milliseconds recv_timeout = std::chrono::seconds(5));
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
