@@ -248,7 +248,7 @@ http::Handler make_admin_handler(const std::shared_ptr<LivePools>& pools,
     // request sent after it is routed by that config. The workers take it between requests:
     // the wait is bounded, in case one is stuck.
     struct Installed {
-      explicit Installed(asio::any_io_executor ex) : timer(ex, std::chrono::seconds(10)) {}
+      explicit Installed(const asio::any_io_executor& ex) : timer(ex, std::chrono::seconds(10)) {}
       asio::steady_timer timer;
       std::atomic<bool> done{false};
     };

@@ -37,7 +37,7 @@ std::optional<std::string_view> ClientResponse::header(std::string_view name) co
 ClientConnection::ClientConnection(core::Poller& poller, tcp::endpoint ep,
                                    const ClientOptions& options)
     : poller_(poller),
-      endpoint_(ep),
+      endpoint_(std::move(ep)),
       options_(options),
       watchdog_(std::make_shared<detail::Watchdog>(poller.loop().get_executor(),
                                                    [this] {
@@ -390,7 +390,7 @@ core::Poller* poller_for(const asio::any_io_executor& ex, std::unique_ptr<core::
 }
 }  // namespace
 
-Client::Client(asio::any_io_executor ex, ClientOptions options)
+Client::Client(const asio::any_io_executor& ex, ClientOptions options)
     : poller_(poller_for(ex, own_poller_)), options_(options) {}
 
 Client::Client(core::Poller& poller, ClientOptions options) : poller_(&poller), options_(options) {}

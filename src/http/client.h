@@ -172,7 +172,7 @@ class Client {
  public:
   // Uses the Poller of the runtime loop it is created on (Poller::current()); created
   // elsewhere (a test's own io_context), it makes one on the executor's io_context.
-  Client(boost::asio::any_io_executor ex, ClientOptions options = {});
+  Client(const boost::asio::any_io_executor& ex, ClientOptions options = {});
   Client(core::Poller& poller, ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
