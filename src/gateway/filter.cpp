@@ -19,9 +19,10 @@ FilterChain::FilterChain(const config::GatewaySection& config) {
   }
 }
 
-boost::asio::awaitable<bool> FilterChain::run(http::Exchange& ex, const Route& route) const {
+boost::asio::awaitable<bool> FilterChain::run(http::Exchange& ex, FilterContext& ctx,
+                                              const Route& route) const {
   for (const auto& e : filters_) {
-    const auto status = co_await e.filter->on_request(ex, route);
+    const auto status = co_await e.filter->on_request(ex, ctx, route);
     if (status == FilterStatus::StopAndRespond) {
       e.responded.inc();
       co_return false;

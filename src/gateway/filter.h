@@ -6,8 +6,8 @@
 //
 // Configured per gateway: `[gateway] filters = ["request_id", ...]`, run in that order for
 // every routed request. A filter sees the request head (it may read the body only if it then
-// answers), may add request fields for the action (Exchange::add_request_header: the proxy
-// sends them upstream), may observe the response whoever sends it
+// answers), may add or drop request fields for the action (FilterContext, filter_context.h: the
+// proxy applies them upstream), may observe the response whoever sends it
 // (Exchange::observe(ResponseObserver): how an edge cache will store responses), and decides:
 //
 //   FilterStatus::Continue       the request goes on to the next filter, then the action.
@@ -21,6 +21,7 @@
 // concurrently on several threads (per-thread state lives in the filter, indexed by
 // core::Runtime::current_index(), or in per-request objects).
 #include "config/config.h"
+#include "gateway/filter_context.h"
 #include "http/server.h"
 #include "metrics/registry.h"
 
@@ -44,7 +45,7 @@ class Filter {
  public:
   virtual ~Filter() = default;
   virtual std::string_view name() const = 0;
-  virtual boost::asio::awaitable<FilterStatus> on_request(http::Exchange& ex,
+  virtual boost::asio::awaitable<FilterStatus> on_request(http::Exchange& ex, FilterContext& ctx,
                                                           const Route& route) const = 0;
 };
 
@@ -53,7 +54,8 @@ class FilterChain {
   // Builds the filters named in the config; throws std::invalid_argument for an unknown one.
   explicit FilterChain(const config::GatewaySection& config);
   // True if the request should go on to the route's action.
-  boost::asio::awaitable<bool> run(http::Exchange& ex, const Route& route) const;
+  boost::asio::awaitable<bool> run(http::Exchange& ex, FilterContext& ctx,
+                                   const Route& route) const;
   std::size_t size() const { return filters_.size(); }
 
  private:

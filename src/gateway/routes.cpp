@@ -137,7 +137,8 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
       co_return;
     }
     ex.set_route(r->label);
-    if (state->filters.size() > 0 && !co_await state->filters.run(ex, *r)) co_return;
+    FilterContext ctx;  // what the filters ask of the action
+    if (state->filters.size() > 0 && !co_await state->filters.run(ex, ctx, *r)) co_return;
     switch (r->config.kind) {
       case config::RouteConfig::Kind::fixed:
         if (r->config.delay.count() > 0) {
@@ -154,7 +155,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
         co_await state->health(ex);
         co_return;
       case config::RouteConfig::Kind::upstream:
-        co_await state->route_proxy[r->index]->handle(ex);
+        co_await state->route_proxy[r->index]->handle(ex, ctx);
         co_return;
       case config::RouteConfig::Kind::static_files:
         co_await state->route_static[r->index]->handle(ex);

@@ -36,14 +36,15 @@ std::string new_id() {
 class RequestIdFilter final : public Filter {
  public:
   std::string_view name() const override { return "request_id"; }
-  boost::asio::awaitable<FilterStatus> on_request(http::Exchange& ex, const Route&) const override {
+  boost::asio::awaitable<FilterStatus> on_request(http::Exchange& ex, FilterContext& ctx,
+                                                  const Route&) const override {
     const auto incoming = ex.request().headers.find("x-request-id");
     if (incoming && plausible_id(*incoming)) {
       ex.add_response_header("X-Request-Id", std::string(*incoming));
     } else {
       auto id = new_id();
-      if (incoming) ex.drop_request_header("x-request-id");
-      ex.add_request_header("X-Request-Id", id);
+      if (incoming) ctx.drop_request_header("x-request-id");
+      ctx.add_request_header("X-Request-Id", id);
       ex.add_response_header("X-Request-Id", std::move(id));
     }
     co_return FilterStatus::Continue;

@@ -62,9 +62,9 @@ bool listed(const std::vector<std::string_view>& tokens, std::string_view name) 
 
 }  // namespace
 
-void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
-                         std::string_view default_host, std::vector<std::string_view>& tokens,
-                         std::string& head) {
+void build_upstream_head(const http::Exchange& ex, const FilterContext& filtered,
+                         const ClientIdentity& client, std::string_view default_host,
+                         std::vector<std::string_view>& tokens, std::string& head) {
   const auto& req = ex.request();
   connection_tokens(req.headers, tokens);
   head.clear();
@@ -83,7 +83,8 @@ void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
   const bool absolute_form = !req.target.empty() && req.target.front() != '/';
   bool has_host = false;
   for (const auto& h : req.headers) {
-    if (dropped_request_field(h) || listed(tokens, h.name) || ex.request_header_dropped(h.name))
+    if (dropped_request_field(h) || listed(tokens, h.name) ||
+        filtered.request_header_dropped(h.name))
       continue;
     if (h.id == http::Field::host) {
       if (absolute_form) continue;
@@ -91,7 +92,8 @@ void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
     }
     append_field(head, h.name, h.value);
   }
-  for (const auto& [name, value] : ex.added_request_headers()) append_field(head, name, value);
+  for (const auto& [name, value] : filtered.added_request_headers())
+    append_field(head, name, value);
   if (!has_host)
     append_field(head, "Host"sv, client.authority.empty() ? default_host : client.authority);
   append_field(head, "X-Forwarded-For"sv, client.forwarded_for);

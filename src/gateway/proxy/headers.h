@@ -17,6 +17,7 @@
 //                            Server and Date (the gateway's server writes its own).
 //
 // Pure functions over the request's views; the output goes into caller-owned, reused buffers.
+#include "gateway/filter_context.h"
 #include "gateway/proxy/client_identity.h"
 #include "http/message.h"
 #include "http/server.h"
@@ -27,11 +28,12 @@
 
 namespace tenx::gateway {
 
-// Writes the upstream request head into `head`; `tokens` is scratch. `default_host`: the Host
+// Writes the upstream request head into `head` (with the fields the filters added or dropped);
+// `tokens` is scratch. `default_host`: the Host
 // for a request that names none (the pool's name).
-void build_upstream_head(const http::Exchange& ex, const ClientIdentity& client,
-                         std::string_view default_host, std::vector<std::string_view>& tokens,
-                         std::string& head);
+void build_upstream_head(const http::Exchange& ex, const FilterContext& filtered,
+                         const ClientIdentity& client, std::string_view default_host,
+                         std::vector<std::string_view>& tokens, std::string& head);
 
 // The upstream response's fields that go on to the client, into `out`; `tokens` is scratch.
 void client_response_fields(const http::HeaderList& upstream, std::vector<std::string_view>& tokens,

@@ -502,7 +502,7 @@ awaitable<void> Proxy::tunnel(http::Exchange& ex, http::ClientConnection& conn,
 // One coroutine for the whole request, its steps plain functions or awaited only where they
 // must wait: every extra coroutine frame on this path costs about 1,100 instructions per
 // request (bench/gateway_proxy_instructions.sh).
-awaitable<void> Proxy::handle(http::Exchange& ex) {
+awaitable<void> Proxy::handle(http::Exchange& ex, const FilterContext& filtered) {
   auto& ts = thread_state();
   ThreadState::ScratchLease sc(ts);
   const auto& req = ex.request();
@@ -519,7 +519,7 @@ awaitable<void> Proxy::handle(http::Exchange& ex) {
   std::string_view sticky_id;
   if (balance_ == BalanceKind::sticky_cookie)
     sticky_id = cookie_value(req.headers, config_.sticky.name);
-  build_upstream_head(ex, client, config_.name, sc->tokens, sc->head);
+  build_upstream_head(ex, filtered, client, config_.name, sc->tokens, sc->head);
 
   // This request's servers: a snapshot that stays alive (with its servers) until it is done,
   // even if the admin API removes a server meanwhile.

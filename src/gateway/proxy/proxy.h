@@ -42,6 +42,7 @@
 #include "config/config.h"
 #include "core/thread_annotations.h"
 #include "gateway/balancers/balancer.h"
+#include "gateway/filter_context.h"
 #include "gateway/proxy/client_identity.h"
 #include "gateway/proxy/retry_budget.h"
 #include "gateway/upstream/server.h"
@@ -82,7 +83,7 @@ class Proxy {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  boost::asio::awaitable<void> handle(http::Exchange& ex);
+  boost::asio::awaitable<void> handle(http::Exchange& ex, const FilterContext& filtered);
 
   const std::string& name() const { return config_.name; }
   const config::UpstreamConfig& config() const { return config_; }
