@@ -323,7 +323,7 @@ class PostgresDatabase::Pools {
 PostgresDatabase::PostgresDatabase(const DatabaseUrl& url, const DatabaseOptions& options)
     : url_(url), options_(options), instance_(++g_instances) {
   // Fail at start-up, with libpq's reason, when the server cannot be reached at all.
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   if (!admin()) throw std::runtime_error("cannot connect to PostgreSQL");
 }
 
@@ -333,7 +333,7 @@ PostgresDatabase::~PostgresDatabase() {
 }
 
 void PostgresDatabase::close_connections() {
-  std::lock_guard lock(pools_mu_);
+  core::MutexLock lock(pools_mu_);
   generation_.fetch_add(1, std::memory_order_acq_rel);  // invalidates the threads' caches
   pools_.clear();
 }
@@ -360,7 +360,7 @@ PostgresDatabase::Pools& PostgresDatabase::pools_here(asio::io_context& loop) {
   const auto generation = generation_.load(std::memory_order_acquire);
   if (cached_instance == instance_ && cached_generation == generation && cached_loop == &loop)
     return *cached;
-  std::lock_guard lock(pools_mu_);
+  core::MutexLock lock(pools_mu_);
   Pools* found = nullptr;
   for (auto& [l, p] : pools_)
     if (l == &loop) found = p.get();
@@ -438,7 +438,7 @@ ResultPtr exec(PGconn* c, const std::string& sql, ExecStatusType want) {
 }  // namespace
 
 Result<int> PostgresDatabase::migrate() {
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) return make_error_code(Errc::unavailable);
   // A session lock: instances starting together wait here, one migrates, the rest see it done.
@@ -472,7 +472,7 @@ Result<int> PostgresDatabase::migrate() {
 }
 
 Result<Plan> PostgresDatabase::explain(const std::string& sql_text) {
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) return make_error_code(Errc::unavailable);
   // Catalogue statements have $n parameters: EXPLAIN them as a generic plan through PREPARE
@@ -515,7 +515,7 @@ Result<Plan> PostgresDatabase::explain(const std::string& sql_text) {
 }
 
 Result<std::vector<LintFinding>> PostgresDatabase::lint_foreign_keys() {
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) return make_error_code(Errc::unavailable);
   // A foreign key is served by an index whose leading columns are the key's columns.
@@ -542,7 +542,7 @@ ORDER BY 1, 2)sql",
 
 Result<Rows> PostgresDatabase::exec_blocking(const std::string& sql_text,
                                              const std::vector<Value>& params) {
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) return make_error_code(Errc::unavailable);
   auto it = tool_stmts_.find(sql_text);
@@ -565,7 +565,7 @@ Result<Rows> PostgresDatabase::exec_blocking(const std::string& sql_text,
 }
 
 Result<std::int64_t> PostgresDatabase::table_rows(std::string_view table) {
-  std::lock_guard lock(admin_mu_);
+  core::MutexLock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) return make_error_code(Errc::unavailable);
   auto r = exec(c, "SELECT COUNT(*) FROM " + std::string(table), PGRES_TUPLES_OK);
@@ -579,7 +579,7 @@ namespace {
 // in one transaction: a failure anywhere rolls back every table (and the trigger switch).
 class PgBulkWriter : public BulkWriter {
  public:
-  PgBulkWriter(PGconn* c, std::unique_lock<std::mutex> lock) : c_(c), lock_(std::move(lock)) {}
+  PgBulkWriter(PGconn* c, std::unique_lock<core::Mutex> lock) : c_(c), lock_(std::move(lock)) {}
   ~PgBulkWriter() override {
     if (copying_) PQputCopyEnd(c_, "aborted");
     while (ResultPtr r{PQgetResult(c_)}) {
@@ -704,7 +704,7 @@ class PgBulkWriter : public BulkWriter {
     if (!r) throw std::runtime_error("PostgreSQL refused a bulk-load step (see the log)");
   }
   PGconn* c_;
-  std::unique_lock<std::mutex> lock_;
+  std::unique_lock<core::Mutex> lock_;  // admin_mu_, held for the writer's life
   std::string table_;
   std::vector<char> kinds_;
   bool has_id_ = false;
@@ -716,7 +716,9 @@ class PgBulkWriter : public BulkWriter {
 
 }  // namespace
 
-std::unique_ptr<BulkWriter> PostgresDatabase::bulk_writer() {
+// The lock moves into the writer, which holds it until it is destroyed: beyond what the
+// thread-safety analysis follows.
+std::unique_ptr<BulkWriter> PostgresDatabase::bulk_writer() NO_THREAD_SAFETY_ANALYSIS {
   std::unique_lock lock(admin_mu_);
   PGconn* c = admin();
   if (!c) throw std::runtime_error("cannot connect to PostgreSQL");

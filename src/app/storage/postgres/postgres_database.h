@@ -21,11 +21,11 @@
 // Errc::not_found, connection failures -> Errc::unavailable, deadline -> Errc::timeout,
 // serialization failures -> Errc::busy, anything else Errc::internal (logged).
 #include "app/storage/database.h"
+#include "core/thread_annotations.h"
 
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -59,18 +59,19 @@ class PostgresDatabase : public Database {
 
  private:
   Pools& pools_here(boost::asio::io_context& loop);
-  // The blocking connection (created on first use); guarded by admin_mu_.
-  pg_conn* admin();
+  // The blocking connection (created on first use).
+  pg_conn* admin() REQUIRES(admin_mu_);
 
   DatabaseUrl url_;
   DatabaseOptions options_;
   const std::uint64_t instance_;              // tells this database's pools apart in thread caches
   std::atomic<std::uint64_t> generation_{0};  // bumped when the pools are closed
-  std::mutex pools_mu_;
-  std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Pools>>> pools_;  // guarded
-  std::mutex admin_mu_;
-  pg_conn* admin_ = nullptr;                       // guarded by admin_mu_
-  std::map<std::string, std::string> tool_stmts_;  // exec_blocking's: SQL -> name; guarded
+  core::Mutex pools_mu_;
+  std::vector<std::pair<boost::asio::io_context*, std::unique_ptr<Pools>>> pools_
+      GUARDED_BY(pools_mu_);
+  core::Mutex admin_mu_;
+  pg_conn* admin_ GUARDED_BY(admin_mu_) = nullptr;
+  std::map<std::string, std::string> tool_stmts_ GUARDED_BY(admin_mu_);  // SQL -> name
 };
 
 }  // namespace tenx::app

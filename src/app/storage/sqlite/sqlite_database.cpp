@@ -177,7 +177,7 @@ Result<Rows> SqliteDatabase::execute(Conn& c, Stmt s, const std::vector<Value>& 
 }
 
 SqliteDatabase::Conn* SqliteDatabase::take_reader() {
-  std::lock_guard lock(readers_mu_);
+  core::MutexLock lock(readers_mu_);
   if (idle_readers_.empty()) return nullptr;  // cannot happen: one reader per pool thread
   Conn* c = idle_readers_.back();
   idle_readers_.pop_back();
@@ -185,7 +185,7 @@ SqliteDatabase::Conn* SqliteDatabase::take_reader() {
 }
 
 void SqliteDatabase::give_back(Conn* c) {
-  std::lock_guard lock(readers_mu_);
+  core::MutexLock lock(readers_mu_);
   idle_readers_.push_back(c);
 }
 

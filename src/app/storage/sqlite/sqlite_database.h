@@ -17,11 +17,11 @@
 // Errc::internal, logged with SQLite's message.
 #include "app/storage/database.h"
 #include "core/blocking_pool.h"
+#include "core/thread_annotations.h"
 
 #include <array>
 #include <map>
 #include <memory>
-#include <mutex>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -64,9 +64,9 @@ class SqliteDatabase : public Database {
   std::map<std::string, sqlite3_stmt*>
       tool_stmts_;  // exec_blocking's, on the writer  // used on write_pool_ (or the migrating /
                     // seeding thread)
-  std::mutex readers_mu_;
+  core::Mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> all_readers_;
-  std::vector<Conn*> idle_readers_;  // guarded by readers_mu_
+  std::vector<Conn*> idle_readers_ GUARDED_BY(readers_mu_);
   core::BlockingPool write_pool_;
   core::BlockingPool read_pool_;
 };
