@@ -176,17 +176,6 @@ class GatewayProxyEdgeSmugglingBase : public GatewayProxy {
     start_gateway(gateway_toml(pool_toml("raw", {quoted(upstream_.address())})));
   }
 
-  // Exactly one response, the refusal, then the gateway closes the connection: the request
-  // appended to the malicious one is never answered.
-  void expect_refused_once(RawClient& c, int status, std::string_view code) {
-    const auto r = c.read_response();
-    ASSERT_TRUE(r) << c.last_error();
-    EXPECT_EQ(r->status, status) << r->body;
-    EXPECT_THAT(r->body, HasSubstr("\"error\":\"" + std::string(code) + "\""));
-    EXPECT_TRUE(r->connection_has("close"));
-    EXPECT_TRUE(c.closed()) << "a second response came: " << c.leftover();
-  }
-
   // Shows that the path to the upstream works (so "the upstream got nothing" means something),
   // then stops the gateway and waits until the upstream has read every byte it was sent.
   // Returns what the upstream recorded.
@@ -265,9 +254,12 @@ TEST_F(GatewayProxyEdgeSmugglingStream, BadChunkAfterTheHeadWentUpstreamLeavesIt
   const auto seen = finish();
   EXPECT_THAT(complete_lines(seen), ElementsAre("GET /sentinel HTTP/1.1")) << describe(seen);
   ASSERT_EQ(seen.size(), 2u) << describe(seen);
-  EXPECT_EQ(seen[0].line(), "POST /hello HTTP/1.1");
-  EXPECT_FALSE(seen[0].body) << "the gateway finished a body the client broke";
-  EXPECT_EQ(seen[0].error, "") << "the gateway sent framing the upstream cannot parse";
+  // The upstream records requests as their connections end: the sentinel's may come first.
+  const auto post = std::find_if(seen.begin(), seen.end(),
+                                 [](const auto& r) { return r.line() == "POST /hello HTTP/1.1"; });
+  ASSERT_NE(post, seen.end()) << describe(seen);
+  EXPECT_FALSE(post->body) << "the gateway finished a body the client broke";
+  EXPECT_EQ(post->error, "") << "the gateway sent framing the upstream cannot parse";
   EXPECT_THAT(upstream_.received(), Not(HasSubstr("/smuggled")));
 }
 

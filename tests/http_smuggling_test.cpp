@@ -38,16 +38,6 @@ class GatewayFixture {
 TenxProcess* GatewayFixture::gateway_ = nullptr;
 std::uint16_t GatewayFixture::port_ = 0;
 
-// Exactly one response, the refusal, then the server closes.
-void expect_refused_once(RawClient& c, int status, std::string_view code) {
-  const auto r = c.read_response();
-  ASSERT_TRUE(r) << c.last_error();
-  EXPECT_EQ(r->status, status) << r->body;
-  EXPECT_THAT(r->body, HasSubstr("\"error\":\"" + std::string(code) + "\""));
-  EXPECT_TRUE(r->connection_has("close"));
-  EXPECT_TRUE(c.closed()) << "a second response came: " << c.leftover();
-}
-
 class RequestSmuggling : public ::testing::TestWithParam<SmugglingCase>, public GatewayFixture {
  protected:
   static void SetUpTestSuite() { start(); }

@@ -6,7 +6,13 @@
 // refused with `status` (400, or 501 for a coding tenx does not implement) and error code
 // `code`, and the connection closed. The requests are for /hello; the tests append a
 // pipelined request of their own to each.
+#include "support/raw_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tenx::e2e {
@@ -107,6 +113,17 @@ inline std::vector<SmugglingCase> smuggling_cases() {
       SmugglingCase{"UnsupportedHttpVersion", "GET /hello HTTP/1.2\r\nHost: localhost\r\n\r\n", 400,
                     "bad_request"},
   };
+}
+
+// Exactly one response, the refusal, then the server closes the connection: a request
+// appended to the malicious one is never answered.
+inline void expect_refused_once(RawClient& c, int status, std::string_view code) {
+  const auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_THAT(r->body, ::testing::HasSubstr("\"error\":\"" + std::string(code) + "\""));
+  EXPECT_TRUE(r->connection_has("close"));
+  EXPECT_TRUE(c.closed()) << "a second response came: " << c.leftover();
 }
 
 }  // namespace tenx::e2e
