@@ -53,7 +53,7 @@ Rows collect(const PGresult* res) {
   const int n = PQntuples(res);
   const int cols = PQnfields(res);
   rows.columns = static_cast<std::size_t>(cols);
-  rows.cells.reserve(static_cast<std::size_t>(n * cols));
+  rows.cells.reserve(static_cast<std::size_t>(n) * static_cast<std::size_t>(cols));
   for (int r = 0; r < n; ++r) {
     for (int c = 0; c < cols; ++c) {
       if (PQgetisnull(res, r, c)) {
