@@ -200,7 +200,7 @@ int run(const RunOptions& options) {
     ao.listen = cfg->admin.listen;
     ao.server_name = cfg->server.server_name;
     // The admin /health: the gateway's own checks, and every pool able to take requests.
-    http::HealthChecks checks = gateway_health_checks(cfg->health);
+    http::HealthChecks checks = gateway_own_health_checks(cfg->health);
     checks.add("upstreams", cfg->health.check_timeout,
                [pools]() -> boost::asio::awaitable<http::CheckResult> {
                  std::string empty;

@@ -63,7 +63,7 @@ const Route* RouteTable::match(std::string_view host, std::string_view path) con
   return nullptr;
 }
 
-http::HealthChecks gateway_health_checks(const config::HealthSection& h) {
+http::HealthChecks gateway_own_health_checks(const config::HealthSection& h) {
   http::HealthChecks checks;
   checks.add("disk", h.check_timeout,
              http::HealthChecks::disk_space(h.disk_path, h.disk_min_free_bytes));
@@ -106,7 +106,7 @@ http::Handler make_handler(std::shared_ptr<const config::Config> cfg, core::Runt
                                                                    rc.prefix ? rc.path : "")
                                    : nullptr);
       }
-      health = gateway_health_checks(cfg->health).handler();
+      health = gateway_own_health_checks(cfg->health).handler();
     }
     std::shared_ptr<const config::Config> cfg;
     http::PathRules path_rules;

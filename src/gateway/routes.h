@@ -49,7 +49,7 @@ class RouteTable {
 
 // The gateway's own health checks (disk space, memory) from [health]: its /health routes and
 // the admin listener's /health (which adds the pools) start from these.
-http::HealthChecks gateway_health_checks(const config::HealthSection& health);
+http::HealthChecks gateway_own_health_checks(const config::HealthSection& health);
 
 // The gateway's request handler for a config: the route table, the upstream pools (proxies)
 // and the built-in endpoints the config asks for. Unmatched requests get a 404 JSON error.

@@ -63,7 +63,7 @@ class HttpHealthChecker final : public HealthChecker {
 }  // namespace
 
 metrics::Family& health_check_metrics() {
-  static auto& f = metrics::Registry::global().counter("gateway_health_checks_total",
+  static auto& f = metrics::Registry::global().counter("gateway_upstream_checks_total",
                                                        "Active health checks, by result.",
                                                        {"pool", "server", "result"});
   return f;

@@ -11,7 +11,7 @@
 //
 // A monitor runs on one event loop (the gateway uses runtime loop 0) from start() until stop();
 // set_servers() and stop() may be called from any thread (a mutex guards the server list, off
-// the request path). Checks are counted in gateway_health_checks_total{pool, server, result}.
+// the request path). Checks are counted in gateway_upstream_checks_total{pool, server, result}.
 #include "config/config.h"
 #include "core/thread_annotations.h"
 #include "gateway/upstream/server.h"
@@ -44,7 +44,7 @@ std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
                                                    const config::HealthCheckConfig& config,
                                                    boost::asio::any_io_executor ex);
 
-// gateway_health_checks_total{pool, server, result}.
+// gateway_upstream_checks_total{pool, server, result}.
 metrics::Family& health_check_metrics();
 
 // Consecutive probe results of one server, and what one more result does to it: after

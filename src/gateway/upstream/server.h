@@ -4,6 +4,15 @@
 // independent hint (a balancer reading a slightly stale `active` count picks a slightly worse
 // server, never a wrong one), and no lock is taken on the request path.
 //
+// "Health" names three different things in tenx, each with its own word in the code:
+//   - a process's own health: its `/health` endpoint (http::HealthChecks, config [health];
+//     gateway_own_health_checks() for the gateway's);
+//   - active health of an upstream server: probes by the HealthMonitor
+//     (upstream/health_checker.h, gateway_upstream_checks_total) that set `healthy` here;
+//   - passive health: failures of real requests counted here (`passively_down`).
+// A server takes new requests when it is available(): actively healthy, not passively down,
+// not draining.
+//
 // Availability (nginx semantics for the passive part):
 //   - passive: `max_fails` failures within `fail_timeout` mark the server down for
 //     `fail_timeout` (down_until); the first success after that clears the count;
