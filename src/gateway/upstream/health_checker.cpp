@@ -26,8 +26,8 @@ namespace {
 // GET `path` with the probe timeout for connect, read and the whole request; 2xx passes.
 class HttpHealthChecker final : public HealthChecker {
  public:
-  HttpHealthChecker(const config::HealthCheckConfig& c, asio::any_io_executor ex)
-      : path_(c.path), client_(std::move(ex), options(c)) {}
+  HttpHealthChecker(const config::HealthCheckConfig& c, const asio::any_io_executor& ex)
+      : path_(c.path), client_(ex, options(c)) {}
 
   awaitable<bool> probe(UpstreamServer& server, std::string& why) override {
     http::ClientRequest req;
@@ -71,8 +71,8 @@ metrics::Family& health_check_metrics() {
 
 std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
                                                    const config::HealthCheckConfig& config,
-                                                   asio::any_io_executor ex) {
-  if (kind == "http") return std::make_unique<HttpHealthChecker>(config, std::move(ex));
+                                                   const asio::any_io_executor& ex) {
+  if (kind == "http") return std::make_unique<HttpHealthChecker>(config, ex);
   return nullptr;
 }
 

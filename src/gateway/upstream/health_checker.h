@@ -42,7 +42,7 @@ class HealthChecker {
 // checker runs on.
 std::unique_ptr<HealthChecker> make_health_checker(std::string_view kind,
                                                    const config::HealthCheckConfig& config,
-                                                   boost::asio::any_io_executor ex);
+                                                   const boost::asio::any_io_executor& ex);
 
 // gateway_upstream_checks_total{pool, server, result}.
 metrics::Family& health_check_metrics();
