@@ -444,17 +444,6 @@ std::uint16_t wait_admin_port(TenxProcess& gw) {
   return static_cast<std::uint16_t>(std::stoi(m[1]));
 }
 
-// True once `done()` holds, polled until `timeout`.
-template <typename Pred>
-bool eventually(Pred done, std::chrono::milliseconds timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
 // A gateway (2 worker threads, an admin listener) over tenx upstreams a and b, on the config
 // file config_, which a test rewrites between the two variants of reload_toml.
 class GatewayProxyEdgeReload : public GatewayProxy {
@@ -492,14 +481,17 @@ class GatewayProxyEdgeReload : public GatewayProxy {
     return ::testing::AssertionSuccess();
   }
 
-  // Waits until /variant answers what the first or second config says. This, not the log
-  // (written by a background thread, so a line may come late), tells that a reload applied:
-  // only the reload started while that config was in the file can have put it in service.
-  ::testing::AssertionResult wait_serving(bool second) {
+  // Waits until the `n`-th reload is in service on every worker (the gateway logs it once
+  // the last worker has the new handler), then checks that /variant answers what the first
+  // or second config says: only the reload started while that config was in the file can
+  // have put it in service.
+  ::testing::AssertionResult wait_serving(std::size_t n, bool second) {
+    if (!gateway_->wait_for_stderr_count("reload: in service on every worker", n, 10s))
+      return ::testing::AssertionFailure() << "reload " << n << " not in service\n"
+                                           << gateway_->stderr_text();
     const std::string want = second ? "second" : "first";
-    std::string got;
-    if (eventually([&] { return (got = who(port_, "/variant")) == want; }, 10s))
-      return ::testing::AssertionSuccess();
+    const std::string got = who(port_, "/variant");
+    if (got == want) return ::testing::AssertionSuccess();
     return ::testing::AssertionFailure()
            << "/variant answers \"" << got << "\", not \"" << want << "\"\n"
            << gateway_->stderr_text();
@@ -615,7 +607,7 @@ TEST_F(GatewayProxyEdgeReload, TwentyReloadsUnderLoadLoseNoRequest) {
     // A SIGHUP reload reaches each worker a moment after the signal (only the admin API's
     // answer waits for it), so both kinds of reload are waited for the same way.
     auto applied = start_reload(second, /*by_signal=*/i % 2 == 1);
-    if (applied) applied = wait_serving(second);
+    if (applied) applied = wait_serving(static_cast<std::size_t>(i), second);
     EXPECT_TRUE(applied) << "reload " << i;
     {
       std::lock_guard lock(mu);

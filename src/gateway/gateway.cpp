@@ -170,7 +170,10 @@ int run(const RunOptions& options) {
       std::map<std::string, std::shared_ptr<Proxy>> next_pools;
       const auto current_pools = pools->all();
       server.set_handler(make_handler(next, &runtime, &next_pools, &current_pools),
-                         std::move(on_installed));
+                         [done = std::move(on_installed)] {
+                           TENX_LOG_INFO("reload: in service on every worker");
+                           if (done) done();
+                         });
       // Servers the new config dropped: their metric series go (and their memory with them).
       for (const auto& [name, old] : current_pools) {
         const auto it = next_pools.find(name);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,11 +223,42 @@ std::string TenxProcess::stderr_text() const { return read_file(stderr_path_); }
 
 bool TenxProcess::wait_for_stderr(std::string_view needle,
                                   std::chrono::milliseconds timeout) const {
+  return wait_for_stderr_count(needle, 1, timeout);
+}
+
+namespace {
+std::size_t occurrences(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
+  return n;
+}
+}  // namespace
+
+// Woken by the kernel when the log file is written (inotify IN_MODIFY), not by polling.
+bool TenxProcess::wait_for_stderr_count(std::string_view needle, std::size_t times,
+                                        std::chrono::milliseconds timeout) const {
   const auto deadline = clock_type::now() + timeout;
+  const int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } closer{fd};
+  if (::inotify_add_watch(fd, stderr_path_.c_str(), IN_MODIFY) < 0)
+    throw std::system_error(errno, std::generic_category(), "inotify_add_watch " + stderr_path_);
   for (;;) {
-    if (stderr_text().find(needle) != std::string::npos) return true;
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
+    // Read after the watch is set: a write between the two still wakes the poll below.
+    if (occurrences(stderr_text(), needle) >= times) return true;
+    const int left = ms_left(deadline);
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, left) > 0) {
+      char events[4096];
+      while (::read(fd, events, sizeof events) > 0) {
+      }
+    }
   }
 }
 

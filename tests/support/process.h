@@ -60,8 +60,11 @@ class TenxProcess {
   std::string stdout_text();
   // Everything written to stderr so far (the log).
   std::string stderr_text() const;
-  // Waits until stderr contains `needle`; false after `timeout`.
+  // Waits until stderr contains `needle` (`times` times); false after `timeout`. Woken by
+  // the log file's writes, not by polling.
   bool wait_for_stderr(std::string_view needle, std::chrono::milliseconds timeout = 5s) const;
+  bool wait_for_stderr_count(std::string_view needle, std::size_t times,
+                             std::chrono::milliseconds timeout) const;
 
  private:
   bool read_stdout(int timeout_ms);
