@@ -13,6 +13,8 @@ PKGS=(
   prometheus                    # promtool, to validate /metrics output in the tests
   libsqlite3-dev libpq-dev      # tenx app's storage engines
   postgresql                    # a private cluster for the tests (scripts/pg.sh)
+  libhiredis-dev                # the Redis client's RESP reader (src/redis/)
+  redis-server                  # a private server for the tests (src/redis/testing/)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -77,7 +77,7 @@ cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 # target, seconds: the request parser gets the most time (every client reaches it).
 for spec in "request_parser:$FUZZ_SECONDS" "response_parser:$((FUZZ_SECONDS / 2))" "cursor:$((FUZZ_SECONDS / 4))" \
-            "path:$((FUZZ_SECONDS / 4))"; do
+            "path:$((FUZZ_SECONDS / 4))" "redis_reply:$((FUZZ_SECONDS / 4))"; do
   name=${spec%%:*}; secs=${spec##*:}
   corpus=$(mktemp -d)
   cp fuzz/corpus/"$name"/* "$corpus"/
