@@ -111,7 +111,7 @@ asio::awaitable<Result<Reply>> Client::eval(const Script& script,
   Command cmd("EVALSHA", script.sha(), keys.size());
   for (const auto& k : keys) cmd.arg(k);
   for (const auto& a : args) cmd.arg(a);
-  co_return co_await eval_command(script, std::move(cmd));
+  return eval_command(script, std::move(cmd));
 }
 
 }  // namespace tenx::redis

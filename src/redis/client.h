@@ -13,7 +13,11 @@
 // whether it worked.
 //
 // Scripts: eval() sends EVALSHA with the script's SHA-1; on -NOSCRIPT (a restarted server, a
-// SCRIPT FLUSH) it loads the script with SCRIPT LOAD and retries once.
+// SCRIPT FLUSH) it loads the script with SCRIPT LOAD and retries once. eval() is not itself a
+// coroutine: it builds the command before it returns, so keys and args may be temporaries (an
+// awaitable starts only when awaited, and a coroutine taking them by reference would read them
+// after they died). The Script must outlive the awaitable: scripts are meant to be long-lived
+// (static or members), built once, hashed once.
 //
 // Lifetime: close() (from any thread) closes every loop's connection gracefully (commands in
 // flight finish); a Runtime's drain should call it, since an open connection keeps its loop
