@@ -9,6 +9,10 @@
 #   2. Debug + ASan/UBSan build + every test,
 #   3. the libFuzzer targets (clang 14): the HTTP request parser for about a minute, then the
 #      response parser, the cursor decoder and the path normaliser for shorter runs.
+# Redis: install-deps.sh installs redis-server; the tests that need one start their own, private to
+# the test (src/redis/testing/redis_server.h: 127.0.0.1, a port the kernel picks, a fresh
+# directory, no persistence, stopped by PID), because a test that restarts, pauses or kills
+# Redis must not disturb another. Nothing to start or stop here.
 # Ends with one summary line "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."

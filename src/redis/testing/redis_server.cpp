@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -19,19 +20,27 @@ namespace tenx::redis::testing {
 namespace {
 constexpr const char* kBinary = "/usr/bin/redis-server";
 
+// A port below the kernel's ephemeral range (ip_local_port_range starts at 32768 here and by
+// default): a port the kernel picked for us would be in that range, and while the server is
+// stopped (restart(), stop()) a client's reconnect could be given it as its own source port,
+// connect to itself and hold it, so the server could not come back on it. Random in
+// [20000, 32000), checked free by binding it.
 std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  std::random_device rd;
+  std::uniform_int_distribution<int> pick(20000, 31999);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as redis-server binds
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(pick(rd)));
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
-    throw std::runtime_error("no free port for redis-server");
+    if (ok) return ntohs(a.sin_port);
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  throw std::runtime_error("no free port for redis-server in [20000, 32000)");
 }
 
 int connect_to(std::uint16_t port) {

@@ -1,5 +1,6 @@
 #pragma once
-// Tests only: a private redis-server on 127.0.0.1, on a port the kernel picked and a fresh
+// Tests only: a private redis-server on 127.0.0.1, on a free port below the ephemeral range (see
+// redis_server.cpp) and a fresh
 // directory, with no persistence; stopped (by PID) when the object goes. restart() brings it
 // back on the same port (a Redis restart as clients see it), pause()/resume() stop and continue
 // the process (a hung server). Extra arguments are redis-server options ("--requirepass", "x").

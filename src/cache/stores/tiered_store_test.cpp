@@ -1,0 +1,202 @@
+// Two nodes (two TieredStores with their own clients and memory tiers) sharing one private
+// redis-server: invalidations reach the other node's memory tier, and a node whose subscription
+// dropped (CLIENT KILL TYPE pubsub, a Redis restart) serves nothing its memory held before.
+#include "cache/stores/tiered_store.h"
+#include "redis/client.h"
+#include "redis/testing/redis_server.h"
+
+#include "http/test_harness.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace tenx::cache {
+namespace {
+
+namespace asio = boost::asio;
+using http::test_support::kWait;
+using http::test_support::TestRuntime;
+using namespace std::chrono_literals;
+
+redis::Options redis_options(const std::string& url, std::chrono::milliseconds reconnect) {
+  redis::Options o;
+  o.url = redis::parse_url(url);
+  o.command_timeout = 2s;
+  o.reconnect_min = reconnect;
+  o.reconnect_max = reconnect * 2;
+  return o;
+}
+
+template <class F>
+bool eventually(F f) {
+  const auto until = std::chrono::steady_clock::now() + kWait;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+struct Node {
+  Node(const std::string& url, const core::Clock& clock, std::chrono::milliseconds reconnect)
+      : client(redis_options(url, 5ms)),
+        memory(clock, MemoryStoreOptions{}),
+        redis(client, clock),
+        tiered(memory, redis, client),
+        reconnect(reconnect) {}
+  redis::Client client;
+  MemoryStore memory;
+  RedisStore redis;
+  TieredStore tiered;
+  std::chrono::milliseconds reconnect;
+};
+
+class TieredStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rt_.start();
+    a_ = std::make_unique<Node>(server_.url(), clock_, 5ms);
+    // B reconnects its subscription slowly, so the gap after a drop can be observed.
+    b_ = std::make_unique<Node>(server_.url(), clock_, 300ms);
+    for (Node* n : {a_.get(), b_.get()}) {
+      rt_.on_loop([&]() -> asio::awaitable<void> {
+        n->tiered.start(rt_.runtime().poller(0), redis_options(server_.url(), n->reconnect),
+                        n->client.metrics());
+        co_return;
+      });
+      ASSERT_TRUE(eventually([&] { return n->tiered.coherent(); }));
+    }
+  }
+  void TearDown() override {
+    for (Node* n : {a_.get(), b_.get()}) {
+      rt_.on_loop([&]() -> asio::awaitable<void> {
+        n->tiered.stop();
+        co_return;
+      });
+      n->client.close();
+    }
+    rt_.stop();
+  }
+  Entry entry(std::string v) {
+    Entry e;
+    e.value = std::move(v);
+    e.fresh_until = clock_.now() + 1h;
+    e.keep_until = e.fresh_until;
+    e.tags = {"user:1"};
+    return e;
+  }
+  void put(Node& n, const std::string& k, const std::string& v) {
+    auto r = rt_.on_loop([&] { return n.tiered.put(k, entry(v)); });
+    ASSERT_TRUE(r && *r);
+  }
+  std::string get(Node& n, const std::string& k) {
+    auto r = rt_.on_loop([&] { return n.tiered.get(k); });
+    EXPECT_TRUE(r) << r.error().message();
+    return r && *r ? (*r)->value : "<none>";
+  }
+  void erase(Node& n, const std::string& k) {
+    auto r = rt_.on_loop([&] { return n.tiered.erase(k); });
+    ASSERT_TRUE(r);
+  }
+  bool in_memory(Node& n, const std::string& k) { return n.memory.lookup(k) != nullptr; }
+
+  core::ManualClock clock_;
+  redis::testing::RedisServer server_;
+  TestRuntime rt_;
+  std::unique_ptr<Node> a_, b_;
+};
+
+TEST_F(TieredStoreTest, AReadCopiesIntoMemoryAndTheNextIsServedFromIt) {
+  put(*a_, "k", "v1");
+  EXPECT_FALSE(in_memory(*b_, "k"));
+  EXPECT_EQ(get(*b_, "k"), "v1");
+  EXPECT_TRUE(in_memory(*b_, "k"));
+  server_.command({"DEL", "tenx:c:k"});  // behind the store's back: memory still answers
+  EXPECT_EQ(get(*b_, "k"), "v1");
+}
+
+TEST_F(TieredStoreTest, AnEraseOnOneNodeDropsTheOthersMemoryCopy) {
+  put(*a_, "k", "v1");
+  EXPECT_EQ(get(*b_, "k"), "v1");
+  ASSERT_TRUE(in_memory(*b_, "k"));
+  erase(*a_, "k");
+  ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k"); })) << "the message reached B";
+  EXPECT_EQ(get(*b_, "k"), "<none>");
+  EXPECT_GE(b_->tiered.stats().invalidations_received, 1u);
+}
+
+TEST_F(TieredStoreTest, APutOnOneNodeReplacesTheOthersOlderCopy) {
+  put(*a_, "k", "v1");
+  EXPECT_EQ(get(*b_, "k"), "v1");
+  put(*a_, "k", "v2");
+  ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k"); }));
+  EXPECT_EQ(get(*b_, "k"), "v2");
+}
+
+TEST_F(TieredStoreTest, ATagEraseReachesTheOtherNode) {
+  put(*a_, "k1", "v");
+  put(*a_, "k2", "v");
+  EXPECT_EQ(get(*b_, "k1"), "v");
+  EXPECT_EQ(get(*b_, "k2"), "v");
+  auto n = rt_.on_loop([&] { return a_->tiered.erase_tag("user:1"); });
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2u);
+  ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k1") && !in_memory(*b_, "k2"); }));
+}
+
+TEST_F(TieredStoreTest, ANodeWhoseSubscriptionDroppedServesNothingItsMemoryHeld) {
+  put(*a_, "k", "v1");
+  EXPECT_EQ(get(*b_, "k"), "v1");
+  ASSERT_TRUE(in_memory(*b_, "k"));
+  server_.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  ASSERT_TRUE(eventually([&] { return !b_->tiered.coherent(); }));
+  EXPECT_FALSE(in_memory(*b_, "k")) << "cleared when the subscription dropped";
+  // A's erase is published while B cannot hear it.
+  ASSERT_TRUE(eventually([&] { return a_->tiered.coherent(); }));
+  erase(*a_, "k");
+  EXPECT_EQ(get(*b_, "k"), "<none>") << "B reads Redis while it is deaf";
+  // Something lands in B's memory during the gap (a read that raced the drop): the
+  // confirmation of the new subscription clears it.
+  b_->memory.insert("stale", entry("old"));
+  ASSERT_TRUE(eventually([&] { return b_->tiered.coherent(); }));
+  EXPECT_FALSE(in_memory(*b_, "stale")) << "cleared when the subscription came back";
+  // Coherent again: invalidations work.
+  put(*a_, "k", "v2");
+  EXPECT_EQ(get(*b_, "k"), "v2");
+  put(*a_, "k", "v3");
+  ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k"); }));
+  EXPECT_EQ(get(*b_, "k"), "v3");
+}
+
+TEST_F(TieredStoreTest, ARedisRestartClearsTheMemoryTier) {
+  put(*a_, "k", "v1");
+  EXPECT_EQ(get(*b_, "k"), "v1");
+  const auto clears = b_->tiered.stats().memory_clears;
+  server_.restart();  // no persistence: Redis comes back empty
+  ASSERT_TRUE(eventually([&] { return b_->tiered.stats().memory_clears >= clears + 2; }))
+      << "cleared at the drop and at the new confirmation";
+  ASSERT_TRUE(eventually([&] { return b_->tiered.coherent(); }));
+  // The data connection reconnects on its own schedule: retry until Redis answers.
+  std::string v;
+  ASSERT_TRUE(eventually([&] {
+    auto r = rt_.on_loop([&] { return b_->tiered.get("k"); });
+    if (!r) return false;
+    v = *r ? (*r)->value : "<none>";
+    return true;
+  }));
+  EXPECT_EQ(v, "<none>") << "what B's memory held before the restart is not served";
+}
+
+TEST_F(TieredStoreTest, RedisDownIsAnErrorNotAStaleMemoryAnswer) {
+  put(*a_, "k", "v1");
+  EXPECT_EQ(get(*a_, "k"), "v1");
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return !a_->tiered.coherent(); }));
+  auto r = rt_.on_loop([&] { return a_->tiered.get("k"); });
+  EXPECT_FALSE(r) << "the caller (Cache) fails open to its loader";
+  server_.start();
+}
+
+}  // namespace
+}  // namespace tenx::cache
