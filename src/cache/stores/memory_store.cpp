@@ -463,7 +463,7 @@ MemoryStore::Stats MemoryStore::stats() const {
   Stats total;
   for (const auto& s : shards_) {
     core::MutexLock lock(s->mu);
-    const Stats& st = s->stats;
+    const Stats st = s->stats;
     total.entries += s->table.size();
     total.bytes += s->bytes();
     total.hits += st.hits;
