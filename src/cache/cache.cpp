@@ -143,7 +143,7 @@ struct Cache::Flight {
 };
 
 Cache::Cache(Store& store, const core::Clock& clock, core::Random& random, CacheOptions options,
-             redis::Client* locks, std::string name, metrics::Registry& registry)
+             redis::Client* locks, const std::string& name, metrics::Registry& registry)
     : store_(store),
       clock_(clock),
       random_(random),

@@ -93,7 +93,7 @@ class Cache {
 
   // `locks`: single flight across nodes through Redis (null: per node only).
   Cache(Store& store, const core::Clock& clock, core::Random& random, CacheOptions options = {},
-        redis::Client* locks = nullptr, std::string name = "app",
+        redis::Client* locks = nullptr, const std::string& name = "app",
         metrics::Registry& registry = metrics::Registry::global());
   ~Cache();
   Cache(const Cache&) = delete;
