@@ -15,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <functional>
 #include <random>
 
 namespace tenx::cache {
@@ -58,6 +59,38 @@ class SeededRandom final : public core::Random {
  private:
   std::mt19937_64 rng_;
 };
+
+// n get_or_compute calls on `key` started at once on the loop, caller i on cache_of(i); their
+// results, once every one is in.
+std::vector<Result<Lookup>> concurrently(TestRuntime& rt, int n,
+                                         const std::function<Cache&(int)>& cache_of,
+                                         const std::string& key, const Loader& loader) {
+  std::vector<Result<Lookup>> results(static_cast<std::size_t>(n),
+                                      make_error_code(core::Errc::internal));
+  int answered = 0;  // on the loop only
+  http::test_support::Notification all_done;
+  rt.on_loop([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      asio::co_spawn(
+          co_await asio::this_coro::executor,
+          [&, i]() -> asio::awaitable<void> {
+            results[static_cast<std::size_t>(i)] =
+                co_await cache_of(i).get_or_compute(key, 60s, loader);
+            if (++answered == n) all_done.notify();
+          },
+          asio::detached);
+    }
+    co_return;
+  });
+  EXPECT_TRUE(all_done.wait());
+  return results;
+}
+
+int count_values(const std::vector<Result<Lookup>>& results, const std::string& value) {
+  int n = 0;
+  for (const auto& r : results) n += r && r->value == value ? 1 : 0;
+  return n;
+}
 
 MemoryStoreOptions small_memory() {
   MemoryStoreOptions o;
@@ -117,56 +150,32 @@ TEST_F(CacheTest, AMissLoadsAndStoresAndTheNextCallIsAHit) {
 
 TEST_F(CacheTest, FiveHundredConcurrentMissesRunTheLoaderOnce) {
   auto& c = cache();
-  std::atomic<int> runs{0}, answered{0}, wrong{0};
+  std::atomic<int> runs{0};
   Loader slow = [&]() -> asio::awaitable<Value> {
     ++runs;
     co_await sleep_for(100ms);
     co_return std::string("computed");
   };
-  http::test_support::Notification all_done;
-  rt_.on_loop([&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 500; ++i) {
-      asio::co_spawn(
-          co_await asio::this_coro::executor,
-          [&]() -> asio::awaitable<void> {
-            auto r = co_await c.get_or_compute("hot", 60s, slow);
-            if (!r || r->value != "computed") ++wrong;
-            if (++answered == 500) all_done.notify();
-          },
-          asio::detached);
-    }
-    co_return;
-  });
-  ASSERT_TRUE(all_done.wait());
+  const auto results = concurrently(
+      rt_, 500, [&](int) -> Cache& { return c; }, "hot", slow);
   EXPECT_EQ(runs, 1);
-  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(count_values(results, "computed"), 500);
   EXPECT_EQ(c.stats().collapsed, 499u);
 }
 
 TEST_F(CacheTest, ALoaderFailureReachesEveryWaiterAndIsNotCached) {
   auto& c = cache();
-  std::atomic<int> runs{0}, failed{0}, answered{0};
+  std::atomic<int> runs{0};
   Loader failing = [&]() -> asio::awaitable<Value> {
     ++runs;
     co_await sleep_for(50ms);
     co_return make_error_code(core::Errc::unavailable);
   };
-  http::test_support::Notification all_done;
-  rt_.on_loop([&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 20; ++i) {
-      asio::co_spawn(
-          co_await asio::this_coro::executor,
-          [&]() -> asio::awaitable<void> {
-            auto r = co_await c.get_or_compute("k", 60s, failing);
-            if (!r && r.error() == core::Errc::unavailable) ++failed;
-            if (++answered == 20) all_done.notify();
-          },
-          asio::detached);
-    }
-    co_return;
-  });
-  ASSERT_TRUE(all_done.wait());
+  const auto results = concurrently(
+      rt_, 20, [&](int) -> Cache& { return c; }, "k", failing);
   EXPECT_EQ(runs, 1);
+  int failed = 0;
+  for (const auto& r : results) failed += !r && r.error() == core::Errc::unavailable ? 1 : 0;
   EXPECT_EQ(failed, 20);
   auto next = get(c, "k", 60s, counting("ok"));
   ASSERT_TRUE(next);
@@ -326,30 +335,17 @@ class CacheAcrossNodesTest : public ::testing::Test {
 };
 
 TEST_F(CacheAcrossNodesTest, ConcurrentMissesOnTwoNodesRunTheLoaderOnceInAll) {
-  std::atomic<int> runs{0}, answered{0}, wrong{0};
+  std::atomic<int> runs{0};
   Loader slow = [&]() -> asio::awaitable<Value> {
     ++runs;
     co_await sleep_for(200ms);
     co_return std::string("computed once");
   };
-  http::test_support::Notification all_done;
-  rt_.on_loop([&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 500; ++i) {
-      Cache& c = *caches_[i % 2];
-      asio::co_spawn(
-          co_await asio::this_coro::executor,
-          [&]() -> asio::awaitable<void> {
-            auto r = co_await c.get_or_compute("hot", 60s, slow);
-            if (!r || r->value != "computed once") ++wrong;
-            if (++answered == 500) all_done.notify();
-          },
-          asio::detached);
-    }
-    co_return;
-  });
-  ASSERT_TRUE(all_done.wait());
+  const auto results = concurrently(
+      rt_, 500, [&](int i) -> Cache& { return *caches_[static_cast<std::size_t>(i % 2)]; }, "hot",
+      slow);
   EXPECT_EQ(runs, 1);
-  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(count_values(results, "computed once"), 500);
   EXPECT_EQ(caches_[0]->stats().lock_waits + caches_[1]->stats().lock_waits, 1u)
       << "one node led, the other's leader waited on the lock";
   EXPECT_EQ(server_.command({"EXISTS", "tenx:lock:hot"}), ":0\r\n") << "the lock was released";
