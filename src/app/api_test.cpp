@@ -2,6 +2,7 @@
 // 127.0.0.1, run once per storage engine (the parameter). Data comes from the seed generator
 // with a pinned clock, so it is the same on every run.
 #include "app/api/api.h"
+#include "app/app_cache.h"
 #include "app/seed.h"
 #include "app/storage/database.h"
 #include "http/router.h"
@@ -116,7 +117,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
     so.days = 10;
     so.now_us = kNow - 1;
     seed_ = seed_database(*db_, so);
-    api_ = std::make_unique<Api>(*db_, api_options_);
+    api_ = std::make_unique<Api>(*db_, api_options_, app_cache_.get());
     http::Router router;
     api_->add_routes(router);
     http::ServerLimits limits;
@@ -165,6 +166,10 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
             std::vector<std::pair<std::string, std::string>> headers = {}) {
     return call(http::Verb::post, std::move(target), std::move(body), std::move(headers));
   }
+  Resp patch(std::string target, std::string body,
+             std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return call(http::Verb::patch, std::move(target), std::move(body), std::move(headers));
+  }
   // Registers a user; returns its bearer header.
   std::pair<std::string, std::string> login(const std::string& name) {
     auto r = post("/api/register",
@@ -189,6 +194,7 @@ class ApiTest : public ::testing::TestWithParam<std::string> {
   }
 
   // A derived fixture may change these in its constructor.
+  std::unique_ptr<AppCache> app_cache_;  // null: no caching
   DatabaseOptions db_options_;
   ApiOptions api_options_ = [] {
     ApiOptions o;
@@ -692,7 +698,131 @@ TEST_P(ApiTest, DatabaseReportListsStatementsRun) {
   EXPECT_EQ(get("/debug/db/report", {{"X-Forwarded-For", "203.0.113.7"}}).status, 403u);
 }
 
+TEST_P(ApiTest, AUserByIdServesItsPublicFields) {
+  auto who = login("gina");
+  auto me = get("/api/user/profile", {who});
+  ASSERT_EQ(me.status, 200u);
+  const auto id = me.doc().at("id").as_int64();
+  auto r = get("/api/users/" + std::to_string(id));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto d = r.doc();
+  EXPECT_EQ(d.at("id").as_int64(), id);
+  EXPECT_EQ(d.at("username").as_string(), "gina");
+  EXPECT_TRUE(d.at("bio").is_null());
+  EXPECT_TRUE(d.at("created_at").is_string());
+  EXPECT_FALSE(d.as_object().contains("email")) << "private";
+  EXPECT_EQ(get("/api/users/999999").status, 404u);
+  EXPECT_EQ(get("/api/users/abc").status, 400u);
+  EXPECT_EQ(get("/api/users/0").status, 400u);
+}
+
+TEST_P(ApiTest, PatchUserValidatesAndOnlyTheOwnerMayChangeIt) {
+  auto who = login("hank");
+  const auto id = get("/api/user/profile", {who}).doc().at("id").as_int64();
+  const auto path = "/api/users/" + std::to_string(id);
+  EXPECT_EQ(patch(path, R"({"bio":"x"})").status, 401u);
+  auto other = login("iris");
+  auto forbidden = patch(path, R"({"bio":"x"})", {other});
+  EXPECT_EQ(forbidden.status, 403u) << forbidden.body;
+  struct Case {
+    std::string body;
+    std::string field;
+  };
+  for (const auto& c : std::vector<Case>{
+           {R"({"email":"new@example.com"})", "email"},
+           {R"({"admin":true})", "admin"},
+           {R"({"bio":42})", "bio"},
+           {R"({"avatar_url":["a"]})", "avatar_url"},
+           {R"({"username":null})", "username"},
+           {R"({"username":"no spaces"})", "username"},
+           {R"({"username":"ab"})", "username"},
+           {R"({})", ""},
+           {R"([1])", ""},
+       }) {
+    auto r = patch(path, c.body, {who});
+    EXPECT_EQ(r.status, 400u) << c.body << " -> " << r.body;
+    if (!c.field.empty() && r.status == 400u) {
+      EXPECT_EQ(r.doc().at("field").as_string(), c.field) << c.body;
+    }
+  }
+  EXPECT_EQ(patch(path, R"({"username":"IRIS"})", {who}).status, 409u) << "taken, ignoring case";
+  auto ok =
+      patch(path, R"({"username":"hank2","bio":"hello","avatar_url":"https://a/b.png"})", {who});
+  ASSERT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(ok.doc().at("username").as_string(), "hank2");
+  auto seen = get(path).doc();
+  EXPECT_EQ(seen.at("bio").as_string(), "hello");
+  EXPECT_EQ(seen.at("avatar_url").as_string(), "https://a/b.png");
+  ASSERT_EQ(patch(path, R"({"bio":null})", {who}).status, 200u);
+  auto cleared = get(path).doc();
+  EXPECT_TRUE(cleared.at("bio").is_null()) << "null clears";
+  EXPECT_EQ(cleared.at("avatar_url").as_string(), "https://a/b.png") << "absent keeps";
+  EXPECT_EQ(cleared.at("username").as_string(), "hank2");
+}
+
+// The same API with the memory cache (`tenx app`'s default): X-Cache says what happened, and
+// writes invalidate what they change.
+class ApiCacheTest : public ApiTest {
+ protected:
+  ApiCacheTest() { app_cache_ = AppCache::make({}); }
+};
+
+TEST_P(ApiCacheTest, CachedEndpointsSayMissThenHit) {
+  for (const std::string path : {"/api/posts/trending", "/api/posts", "/api/users/1"}) {
+    auto first = get(path);
+    ASSERT_EQ(first.status, 200u) << path << first.body;
+    EXPECT_EQ(first.header("X-Cache"), "MISS") << path;
+    auto second = get(path);
+    EXPECT_EQ(second.header("X-Cache"), "HIT") << path;
+    EXPECT_EQ(second.header("X-Query-Count"), "0") << path << ": no statement on a hit";
+    EXPECT_EQ(second.body, first.body) << path;
+  }
+  EXPECT_EQ(get("/api/posts?page=2").header("X-Cache"), "") << "only the first page is cached";
+}
+
+TEST_P(ApiCacheTest, APatchDropsTheCachedUser) {
+  auto who = login("jill");
+  const auto id = get("/api/user/profile", {who}).doc().at("id").as_int64();
+  const auto path = "/api/users/" + std::to_string(id);
+  get(path);
+  ASSERT_EQ(get(path).header("X-Cache"), "HIT");
+  ASSERT_EQ(patch(path, R"({"bio":"changed"})", {who}).status, 200u);
+  auto after = get(path);
+  EXPECT_EQ(after.header("X-Cache"), "MISS");
+  EXPECT_EQ(after.doc().at("bio").as_string(), "changed");
+}
+
+TEST_P(ApiCacheTest, ANewPublishedPostDropsTheCachedFirstPage) {
+  get("/api/posts");
+  ASSERT_EQ(get("/api/posts").header("X-Cache"), "HIT");
+  auto who = login("kate");
+  ASSERT_EQ(post("/api/posts", R"({"title":"draft","body":"b","published":false})", {who}).status,
+            201u);
+  EXPECT_EQ(get("/api/posts").header("X-Cache"), "HIT") << "a draft shows on no page";
+  auto created = post("/api/posts", R"({"title":"fresh","body":"b"})", {who});
+  ASSERT_EQ(created.status, 201u);
+  auto first = get("/api/posts");
+  EXPECT_EQ(first.header("X-Cache"), "MISS");
+  EXPECT_EQ(first.doc().at("posts").as_array()[0].at("id").as_int64(),
+            created.doc().at("id").as_int64());
+}
+
+TEST_P(ApiCacheTest, ARememberedMissingUserDoesNotHideANewOne) {
+  const auto next = seed_.users + 2;  // the second registration below
+  const auto path = "/api/users/" + std::to_string(next);
+  EXPECT_EQ(get(path).status, 404u);
+  auto again = get(path);
+  EXPECT_EQ(again.status, 404u);
+  EXPECT_EQ(again.header("X-Query-Count"), "0") << "the miss was remembered";
+  login("liam");
+  login("mona");
+  auto found = get(path);
+  EXPECT_EQ(found.status, 200u) << "registration dropped the remembered miss";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ApiTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Engines, ApiCacheTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Engines, DemoApiTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });

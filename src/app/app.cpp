@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include "app/api/api.h"
+#include "app/app_cache.h"
 #include "app/storage/database.h"
 #include "core/log.h"
 #include "core/runtime.h"
@@ -93,13 +94,26 @@ int run(const AppOptions& o) {
   TENX_LOG_INFO("database {} schema version {}", db->engine(), *version);
 
   core::Runtime runtime({.threads = o.threads, .drain_timeout = std::chrono::seconds(10)});
+  // After the runtime: its Redis connections live on the runtime's loops and go first.
+  std::unique_ptr<AppCache> cache;
+  try {
+    cache = AppCache::make({.mode = o.cache,
+                            .memory_bytes = o.cache_memory_bytes,
+                            .ttl_trending = o.cache_ttl_trending,
+                            .ttl_user = o.cache_ttl_user,
+                            .ttl_feed = o.cache_ttl_feed});
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tenx app: --cache: " << e.what() << "\n";
+    return 2;
+  }
+
   ApiOptions ao;
   ao.debug_headers = o.debug_headers;
   ao.demo = o.demo;
   ao.n_plus_one_threshold = o.n_plus_one_threshold;
   ao.cursor_key = o.cursor_key;
   ao.per_page_max = o.per_page_max;
-  Api api(*db, ao);
+  Api api(*db, ao, cache.get());
   http::Router router;
   api.add_routes(router);
 
@@ -115,6 +129,10 @@ int run(const AppOptions& o) {
              http::HealthChecks::disk_space(disk_path, o.health_min_disk_mb << 20));
   health.add("memory", std::chrono::milliseconds(500),
              http::HealthChecks::memory(o.health_max_rss_mb << 20));
+  // Optional: without Redis the app serves from the database (degraded, not unhealthy).
+  if (cache)
+    health.add("cache", std::chrono::milliseconds(500), cache->health_check(),
+               http::HealthChecks::Need::optional);
   router.get("/health", health.handler());
   router.get("/metrics", http::metrics_handler());
 
@@ -134,8 +152,10 @@ int run(const AppOptions& o) {
   std::printf("tenx app listening on http://%s:%u\n", ep.address().to_string().c_str(),
               static_cast<unsigned>(ep.port()));
   std::fflush(stdout);
-  TENX_LOG_INFO("app listening addr={}:{} threads={} database={}", ep.address().to_string(),
-                ep.port(), runtime.threads(), db->engine());
+  TENX_LOG_INFO("app listening addr={}:{} threads={} database={} cache={}",
+                ep.address().to_string(), ep.port(), runtime.threads(), db->engine(),
+                cache ? (cache->shared() ? "memory+redis" : "memory") : "off");
+  if (cache) cache->start(runtime);
 
   asio::steady_timer refresh_timer(runtime.loop(0));
   std::atomic<bool> stopping{false};
@@ -143,6 +163,8 @@ int run(const AppOptions& o) {
                  asio::detached);
   runtime.on_drain([&] {
     stopping.store(true);
+    // An open Redis connection keeps its loop running: close them with the drain.
+    if (cache) cache->stop(runtime);
     asio::post(runtime.loop(0), [&] { refresh_timer.cancel(); });
     TENX_LOG_INFO("drain: stopping, finishing in-flight requests");
   });

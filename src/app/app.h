@@ -31,6 +31,12 @@ struct AppOptions {
   std::uint64_t health_max_rss_mb = 4096;
   std::string log_level = "info";
   std::string access_log = "off";
+  // The application cache (app_cache.h): "memory", "off" or redis://...
+  std::string cache = "memory";
+  std::size_t cache_memory_bytes = 64 << 20;
+  std::chrono::milliseconds cache_ttl_trending{600'000};
+  std::chrono::milliseconds cache_ttl_user{300'000};
+  std::chrono::milliseconds cache_ttl_feed{5'000};
 };
 
 // Returns the process exit status (2: bad options, 1: could not start).

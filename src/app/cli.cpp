@@ -89,6 +89,31 @@ std::function<void(std::string_view, std::int64_t)> seed_progress(bool terminal)
 
 }  // namespace
 
+std::string cache_ttl_set(const std::string& spec) {
+  const auto eq = spec.find('=');
+  const std::string name = spec.substr(0, eq);
+  if (eq == std::string::npos || (name != "trending" && name != "user" && name != "feed"))
+    throw std::invalid_argument(
+        "--cache-ttl takes NAME=DURATION with NAME trending, user or "
+        "feed (e.g. trending=10m); not '" +
+        spec + "'");
+  const std::string d = spec.substr(eq + 1);
+  std::size_t digits = 0;
+  while (digits < d.size() && std::isdigit(static_cast<unsigned char>(d[digits]))) ++digits;
+  const std::string unit = d.substr(digits);
+  std::int64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  if (unit == "s") scale = 1000;
+  if (unit == "m") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (digits == 0 || digits > 9 || scale == 0)
+    throw std::invalid_argument("--cache-ttl " + name +
+                                ": the duration must be a whole number with ms, s, m or h "
+                                "(500ms, 10s, 5m, 1h); not '" +
+                                d + "'");
+  return "app.cache_ttl_" + name + "_ms=" + std::to_string(std::stoll(d.substr(0, digits)) * scale);
+}
+
 void add_commands(CLI::App& root, int& exit_code) {
   auto* cmd =
       root.add_subcommand("app", "Run an app instance (the guide's API on SQLite or PostgreSQL)");
@@ -97,8 +122,10 @@ void add_commands(CLI::App& root, int& exit_code) {
   struct Flags {
     std::string config;
     std::vector<std::string> sets;
-    std::string listen, database, cursor_key, log_level, access_log;
+    std::string listen, database, cursor_key, log_level, access_log, cache;
+    std::vector<std::string> cache_ttls;
     int threads = 0, slow_ms = -1, read_threads = 0, refresh_s = 0, health_disk_mb = -1;
+    int cache_memory_mb = 0;
     unsigned n_plus_one = 0;
     bool debug_headers = false, demo = false, create = false;
   };
@@ -136,6 +163,16 @@ void add_commands(CLI::App& root, int& exit_code) {
   cmd->add_option("--access-log", f->access_log, "off, stdout, stderr or a file (log.access_log)");
   cmd->add_option("--health-min-disk-mb", f->health_disk_mb, "Unhealthy below this much free disk")
       ->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--cache", f->cache,
+                  "Application cache: memory (default), off, or redis://host:port[/db] (memory "
+                  "in front of Redis, shared by every instance; app.cache)");
+  cmd->add_option("--cache-memory-mb", f->cache_memory_mb,
+                  "Memory tier budget in MiB (app.cache_memory_mb, default 64)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--cache-ttl", f->cache_ttls,
+                  "NAME=DURATION for trending (default 10m), user (5m) or feed (5s): "
+                  "--cache-ttl trending=1s")
+      ->allow_extra_args(false);
   cmd->require_subcommand(0, 1);
   cmd->callback([cmd, f, &exit_code] {
     if (!cmd->get_subcommands().empty()) return;
@@ -158,6 +195,16 @@ void add_commands(CLI::App& root, int& exit_code) {
     if (!f->access_log.empty()) sets.push_back("log.access_log=" + toml_string(f->access_log));
     if (f->health_disk_mb >= 0)
       sets.push_back("health.disk_min_free_mb=" + std::to_string(f->health_disk_mb));
+    if (!f->cache.empty()) sets.push_back("app.cache=" + toml_string(f->cache));
+    if (f->cache_memory_mb > 0)
+      sets.push_back("app.cache_memory_mb=" + std::to_string(f->cache_memory_mb));
+    try {
+      for (const auto& t : f->cache_ttls) sets.push_back(cache_ttl_set(t));
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "tenx app: " << e.what() << "\n";
+      exit_code = 2;
+      return;
+    }
     config::Config cfg;
     try {
       cfg = f->config.empty() ? config::load_string("", "<flags>", sets)
@@ -185,6 +232,11 @@ void add_commands(CLI::App& root, int& exit_code) {
     o.access_log = cfg.log.access_log;
     o.health_min_disk_mb = cfg.health.disk_min_free_bytes >> 20;
     o.health_max_rss_mb = cfg.health.max_rss_bytes >> 20;
+    o.cache = cfg.app.cache;
+    o.cache_memory_bytes = std::size_t{cfg.app.cache_memory_mb} << 20;
+    o.cache_ttl_trending = cfg.app.cache_ttl_trending;
+    o.cache_ttl_user = cfg.app.cache_ttl_user;
+    o.cache_ttl_feed = cfg.app.cache_ttl_feed;
     exit_code = run(o);
   });
 

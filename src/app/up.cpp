@@ -1,5 +1,7 @@
 #include "app/up.h"
 
+#include "app/cli.h"
+
 #include "app/seed.h"
 #include "app/storage/database.h"
 
@@ -37,6 +39,8 @@ struct UpOptions {
   std::int64_t demo_users = 5'000;
   std::int64_t demo_posts = 20'000;
   std::string log_level = "warn";
+  std::string redis;                    // empty: each app caches in its own memory
+  std::vector<std::string> cache_ttls;  // NAME=DURATION, passed to every app
 };
 
 struct Child {
@@ -215,10 +219,13 @@ int up(const UpOptions& o) {
   std::vector<std::string> app_addrs;
   try {
     for (unsigned i = 0; i < o.app_instances; ++i) {
-      children.push_back(spawn(
-          fmt::format("app {}", i + 1),
-          {"app", "--listen", "127.0.0.1:0", "--database", o.database, "--debug-headers", "--demo",
-           "--threads", std::to_string(o.app_threads), "--log-level", o.log_level}));
+      std::vector<std::string> args{"app",         "--listen",  "127.0.0.1:0",
+                                    "--database",  o.database,  "--debug-headers",
+                                    "--demo",      "--threads", std::to_string(o.app_threads),
+                                    "--log-level", o.log_level};
+      if (!o.redis.empty()) args.insert(args.end(), {"--cache", o.redis});
+      for (const auto& t : o.cache_ttls) args.insert(args.end(), {"--cache-ttl", t});
+      children.push_back(spawn(fmt::format("app {}", i + 1), args));
       auto line = first_line(children.back(), std::chrono::seconds(60));
       if (!line) return fail(children.back().name + " did not start (see its log above)");
       const auto u = listen_url(*line);
@@ -300,7 +307,27 @@ void add_up_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--demo-posts", o->demo_posts, "Posts in a new demo database")
       ->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "Log level of the children")->capture_default_str();
-  cmd->callback([o, &exit_code] { exit_code = up(*o); });
+  cmd->add_option("--redis", o->redis,
+                  "redis://host:port[/db]: the apps share their cache (memory in front of Redis, "
+                  "invalidations through pub/sub); default: each caches in its own memory");
+  cmd->add_option(
+         "--cache-ttl", o->cache_ttls,
+         "NAME=DURATION passed to every app (trending, user, feed): --cache-ttl trending=1s")
+      ->allow_extra_args(false);
+  cmd->callback([o, &exit_code] {
+    // Refused here rather than by every app: one clear message, nothing started.
+    try {
+      if (!o->redis.empty() && !o->redis.starts_with("redis://"))
+        throw std::invalid_argument("--redis must be redis://host:port[/db]; not '" + o->redis +
+                                    "'");
+      for (const auto& t : o->cache_ttls) cache_ttl_set(t);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "tenx up: " << e.what() << "\n";
+      exit_code = 2;
+      return;
+    }
+    exit_code = up(*o);
+  });
 }
 
 }  // namespace tenx::app

@@ -269,6 +269,14 @@ void read_app(Reader r, AppSection& a) {
   r.integer("pool_size", a.pool_size, 1, 1'000);
   r.str("cursor_key", a.cursor_key);
   r.integer("per_page_max", a.per_page_max, 1, 10'000);
+  if (r.str("cache", a.cache) && a.cache != "memory" && a.cache != "off" &&
+      !a.cache.starts_with("redis://"))
+    r.error("cache", "'app.cache' must be \"memory\", \"off\" or redis://host:port[/db]; not '" +
+                         a.cache + "'");
+  r.integer("cache_memory_mb", a.cache_memory_mb, 1, 1 << 20);
+  r.millis("cache_ttl_trending_ms", a.cache_ttl_trending, 1, 86'400'000);
+  r.millis("cache_ttl_user_ms", a.cache_ttl_user, 1, 86'400'000);
+  r.millis("cache_ttl_feed_ms", a.cache_ttl_feed, 1, 86'400'000);
   r.done();
 }
 

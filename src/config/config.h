@@ -166,6 +166,14 @@ struct AppSection {
   std::uint32_t pool_size = 4;                         // PostgreSQL connections per event loop
   std::string cursor_key = "tenx-default-cursor-key";  // the same on every instance
   std::uint32_t per_page_max = 100;
+  // The application cache (src/cache/): "memory" (this process only), "off", or a Redis URL
+  // (redis://[user:password@]host:port[/db]: memory in front of Redis, invalidations shared by
+  // every instance through pub/sub).
+  std::string cache = "memory";
+  std::uint32_t cache_memory_mb = 64;                     // the memory tier's budget
+  std::chrono::milliseconds cache_ttl_trending{600'000};  // cache_ttl_trending_ms
+  std::chrono::milliseconds cache_ttl_user{300'000};      // cache_ttl_user_ms
+  std::chrono::milliseconds cache_ttl_feed{5'000};        // cache_ttl_feed_ms
 };
 
 struct Config {

@@ -466,6 +466,22 @@ TEST(ConfigApp, ReadsTheAppSectionAndRefusesBadValues) {
   EXPECT_EQ(load_string("", "test.toml", {"app.threads=4"}).app.threads, 4u);
 }
 
+TEST(ConfigApp, ReadsTheCacheKeysAndRefusesAnUnknownCache) {
+  auto c = load_string(
+      "[app]\ncache = \"redis://127.0.0.1:6379/2\"\ncache_memory_mb = 16\n"
+      "cache_ttl_trending_ms = 1000\ncache_ttl_user_ms = 2000\ncache_ttl_feed_ms = 3000\n",
+      "test.toml");
+  EXPECT_EQ(c.app.cache, "redis://127.0.0.1:6379/2");
+  EXPECT_EQ(c.app.cache_memory_mb, 16u);
+  EXPECT_EQ(c.app.cache_ttl_trending, std::chrono::milliseconds(1000));
+  EXPECT_EQ(c.app.cache_ttl_user, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.app.cache_ttl_feed, std::chrono::milliseconds(3000));
+  EXPECT_EQ(load_string("", "test.toml").app.cache, "memory");
+  auto errs = errors_of("[app]\ncache = \"memcached://x\"\ncache_memory_mb = 0\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_THAT(errs[0], HasSubstr("'app.cache' must be \"memory\", \"off\" or redis://"));
+}
+
 }  // namespace
 }  // namespace tenx::config
 

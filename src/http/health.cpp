@@ -37,8 +37,9 @@ void HealthChecks::set_statvfs_for_test(int (*fn)(const char*, struct statvfs*))
   g_statvfs = fn ? fn : &::statvfs;
 }
 
-void HealthChecks::add(std::string name, std::chrono::milliseconds timeout, HealthCheck check) {
-  checks_.push_back({std::move(name), timeout, std::move(check)});
+void HealthChecks::add(std::string name, std::chrono::milliseconds timeout, HealthCheck check,
+                       Need need) {
+  checks_.push_back({std::move(name), timeout, std::move(check), need});
 }
 
 asio::awaitable<std::vector<HealthChecks::Outcome>> HealthChecks::run() const {
@@ -89,6 +90,7 @@ asio::awaitable<std::vector<HealthChecks::Outcome>> HealthChecks::run() const {
   for (std::size_t i = 0; i < checks_.size(); ++i) {
     Outcome o;
     o.name = checks_[i].name;
+    o.optional = checks_[i].need == Need::optional;
     const auto deadline = start + checks_[i].timeout;
     const bool finished = st->results[i].has_value() && st->done_at[i] <= deadline;
     const auto end = st->results[i] ? st->done_at[i] : now;
@@ -107,24 +109,27 @@ asio::awaitable<std::vector<HealthChecks::Outcome>> HealthChecks::run() const {
 
 asio::awaitable<void> HealthChecks::respond(Exchange& ex) const {
   auto outcomes = co_await run();
-  bool all_ok = true;
+  bool required_ok = true, all_ok = true;
   std::string body = "{\"status\":";
-  for (const auto& o : outcomes) all_ok = all_ok && o.ok;
-  body += all_ok ? "\"healthy\"" : "\"unhealthy\"";
+  for (const auto& o : outcomes) {
+    all_ok = all_ok && o.ok;
+    required_ok = required_ok && (o.ok || o.optional);
+  }
+  body += all_ok ? "\"healthy\"" : required_ok ? "\"degraded\"" : "\"unhealthy\"";
   body += ",\"checks\":{";
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const auto& o = outcomes[i];
     if (i) body += ',';
     append_json_string(body, o.name);
     body += ":{\"status\":";
-    body += o.ok ? "\"pass\"" : "\"fail\"";
+    body += o.ok ? "\"pass\"" : o.optional ? "\"warn\"" : "\"fail\"";
     body += ",\"message\":";
     append_json_string(body, o.message);
     body += fmt::format(",\"duration_ms\":{:.3f}}}", o.duration_ms);
   }
   body += "}}";
   const Header headers[] = {{"Cache-Control", "no-store"}};
-  ex.respond(all_ok ? 200 : 503, "application/json", body, headers);
+  ex.respond(required_ok ? 200 : 503, "application/json", body, headers);
 }
 
 Handler HealthChecks::handler() const {

@@ -10,6 +10,11 @@
 // 200 {"status":"healthy","checks":{"disk":{"status":"pass","message":"...","duration_ms":0.4}}}
 // otherwise 503 with "status":"unhealthy" and Cache-Control: no-store in both cases.
 //
+// An optional check (Need::optional: a cache the service can run without) does not make the
+// service unhealthy: when only optional checks fail, the answer is 200 with
+// "status":"degraded" and those checks "status":"warn", so a load balancer keeps sending
+// traffic while the report still says what is missing.
+//
 // Add checks at start-up; after that the object is read-only and may be shared by threads.
 #include "http/server.h"
 
@@ -34,11 +39,14 @@ using HealthCheck = std::function<boost::asio::awaitable<CheckResult>()>;
 
 class HealthChecks {
  public:
-  void add(std::string name, std::chrono::milliseconds timeout, HealthCheck check);
+  enum class Need { required, optional };
+  void add(std::string name, std::chrono::milliseconds timeout, HealthCheck check,
+           Need need = Need::required);
 
   struct Outcome {
     std::string name;
     bool ok = false;
+    bool optional = false;
     std::string message;
     double duration_ms = 0;
   };
@@ -62,6 +70,7 @@ class HealthChecks {
     std::string name;
     std::chrono::milliseconds timeout;
     HealthCheck check;
+    Need need = Need::required;
   };
   std::vector<Entry> checks_;
 };

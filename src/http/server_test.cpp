@@ -520,6 +520,34 @@ TEST(Server, ReportsUnhealthyWith503WhenOneCheckFails) {
   EXPECT_EQ(json_str(*resp, {"checks", "disk", "message"}), "disk full") << resp->body;
 }
 
+TEST(Server, ReportsDegradedWith200WhenOnlyAnOptionalCheckFails) {
+  auto failing = []() -> awaitable<CheckResult> { co_return CheckResult{false, "redis down"}; };
+  HealthChecks health;
+  health.add("db", 1s, passing("reachable"));
+  health.add("cache", 1s, failing, HealthChecks::Need::optional);
+  Router r;
+  r.get("/health", health.handler());
+  TestServer s(Router::into_handler(std::move(r)));
+
+  auto resp = fetch(s, Verb::get, "/health");
+  ASSERT_TRUE(resp) << resp.error().message();
+  EXPECT_EQ(resp->status, 200u) << "a load balancer keeps it in service";
+  EXPECT_EQ(json_str(*resp, {"status"}), "degraded") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "cache", "status"}), "warn") << resp->body;
+  EXPECT_EQ(json_str(*resp, {"checks", "cache", "message"}), "redis down") << resp->body;
+
+  HealthChecks both;
+  both.add("db", 1s, failing);
+  both.add("cache", 1s, failing, HealthChecks::Need::optional);
+  Router r2;
+  r2.get("/health", both.handler());
+  TestServer s2(Router::into_handler(std::move(r2)));
+  auto down = fetch(s2, Verb::get, "/health");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 503u) << "a required check failing is still unhealthy";
+  EXPECT_EQ(json_str(*down, {"status"}), "unhealthy");
+}
+
 TEST(Server, ReportsCheckSlowerThanItsTimeoutAsFailed) {
   // The slow check waits on a timer far longer than the test's own bound; the report must not
   // wait for it. The gate lets it finish afterwards so the runtime drains cleanly.

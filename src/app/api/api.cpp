@@ -1,6 +1,8 @@
 #include "app/api/api.h"
 
 #include "app/api/detail.h"
+#include "app/app_cache.h"
+#include "cache/cache.h"
 #include "core/log.h"
 #include "http/json.h"
 #include "http/server.h"
@@ -193,8 +195,61 @@ struct ApiMetrics {
 
 }  // namespace
 
-Api::Api(Database& db, ApiOptions options)
-    : db_(db), options_(std::move(options)), cursors_(options_.cursor_key) {}
+Api::Api(Database& db, ApiOptions options, AppCache* cache)
+    : db_(db), options_(std::move(options)), cache_(cache), cursors_(options_.cursor_key) {}
+
+namespace {
+// A computed reply's status as the error the cache carries (and back, for a caller served a
+// cached or shared failure): 404 -> not_found (negative caching), 503 -> unavailable
+// (stale-if-error may answer), anything else -> internal.
+error_code status_error(unsigned status) {
+  if (status == 404) return core::make_error_code(core::Errc::not_found);
+  if (status == 503) return core::make_error_code(core::Errc::unavailable);
+  return core::make_error_code(core::Errc::internal);
+}
+}  // namespace
+
+boost::asio::awaitable<Reply> Api::cached(cache::Cache* cache, std::string key,
+                                          std::chrono::milliseconds ttl,
+                                          std::vector<std::string> tags, Compute compute) {
+  if (!cache) co_return co_await compute();
+  // The reply this request computed, when it did and it was not a 200: returned as it is.
+  std::optional<Reply> failed;
+  cache::Loader loader = [&]() -> boost::asio::awaitable<Result<std::string>> {
+    Reply r = co_await compute();
+    if (r.status == 200) co_return std::move(r.body);
+    const auto ec = status_error(r.status);
+    failed = std::move(r);
+    co_return ec;
+  };
+  const std::string_view key_view = key;
+  auto got = co_await cache->get_or_compute(key_view, ttl, loader, std::move(tags));
+  Reply r;
+  if (got) {
+    r.body = std::move(got->value);
+  } else if (failed) {
+    r = std::move(*failed);
+  } else {
+    // Another caller's failure, or a remembered "not found".
+    r = detail::db_error(got.error());
+  }
+  if (options_.debug_headers)
+    r.headers.emplace_back(
+        "X-Cache", std::string(cache::outcome_name(got ? got->outcome : cache::Outcome::miss)));
+  co_return r;
+}
+
+boost::asio::awaitable<void> Api::invalidate_key(cache::Cache* cache, std::string key) {
+  if (!cache) co_return;
+  auto r = co_await cache->invalidate(key);
+  if (!r) TENX_LOG_WARN("cache: invalidating {} failed: {}", key, r.error().message());
+}
+
+boost::asio::awaitable<void> Api::invalidate_tag(cache::Cache* cache, std::string tag) {
+  if (!cache) co_return;
+  auto r = co_await cache->invalidate_tag(tag);
+  if (!r) TENX_LOG_WARN("cache: invalidating tag {} failed: {}", tag, r.error().message());
+}
 
 http::Handler Api::route(Method m) {
   return [this, m](http::Exchange& ex) -> boost::asio::awaitable<void> {
@@ -232,6 +287,8 @@ void Api::add_routes(http::Router& router) {
   router.get("/api/public/posts", route(&Api::public_posts));
   router.get("/api/stats/posts", route(&Api::post_stats));
   router.get("/api/users", route(&Api::users));
+  router.get("/api/users/{id}", route(&Api::user));
+  router.add(http::Verb::patch, "/api/users/{id}", route(&Api::update_user));
   router.get("/api/user/profile", route(&Api::profile));
   router.post("/api/register", route(&Api::register_user));
   router.get("/debug/db/report", route(&Api::db_report));

@@ -15,6 +15,10 @@
 //   GET  /api/posts/popular-weekly  from the refreshed summary, with refreshed_at
 //   GET  /api/stats/posts?exact=    COUNT(*) or the estimate with its age
 //   GET  /api/users?fields=&limit=&after_id=   public fields only, field filtering, bounded pages
+//   GET  /api/users/{id}            one user's public fields (the guide's get_user_by_id, cached)
+//   PATCH /api/users/{id}           bearer token of that user (403 otherwise): username,
+//                                   avatar_url, bio (null clears the last two); the cached user
+//                                   is invalidated on every instance (the guide's update_user)
 //   GET  /api/user/profile          bearer token; Cache-Control private, max-age=60
 //   POST /api/register              201 {id, username, token}
 //   POST /api/posts                 bearer token; 201
@@ -23,7 +27,11 @@
 //   GET  /debug/db/report           per-statement figures (direct loopback peers only)
 //
 // Errors are JSON {"error","message"} (+ "field" for validation): 400 bad input, 401 no or
-// bad token, 404 unknown id, 409 duplicate, 503 database busy or down.
+// bad token, 403 not yours, 404 unknown id, 409 duplicate, 503 database busy or down.
+//
+// Caching (app_cache.h; null AppCache: none): trending, GET /api/users/{id} and the feed's
+// first page are served through get_or_compute; with debug_headers every such response says
+// X-Cache: HIT | MISS | STALE | BYPASS. Writes invalidate what they change.
 //
 // Drafts (published = false) are their author's alone: no feed or summary shows them, and a
 // like or comment on another user's draft is a 404, as for a post that does not exist.
@@ -33,12 +41,20 @@
 #include "http/router.h"
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+namespace tenx::cache {
+class Cache;
+}
+
 namespace tenx::app {
+
+class AppCache;
 
 struct ApiOptions {
   int per_page_default = 20;
@@ -61,7 +77,8 @@ struct Reply {
 
 class Api {
  public:
-  Api(Database& db, ApiOptions options);
+  // `cache` may be null (no caching); it must outlive the Api.
+  Api(Database& db, ApiOptions options, AppCache* cache = nullptr);
   // Registers every endpoint on the router (the Api must outlive it).
   void add_routes(http::Router& router);
 
@@ -79,6 +96,8 @@ class Api {
   boost::asio::awaitable<Reply> popular_weekly(http::Exchange& ex, QueryContext& qc);
   boost::asio::awaitable<Reply> post_stats(http::Exchange& ex, QueryContext& qc);
   boost::asio::awaitable<Reply> users(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> user(http::Exchange& ex, QueryContext& qc);
+  boost::asio::awaitable<Reply> update_user(http::Exchange& ex, QueryContext& qc);
   boost::asio::awaitable<Reply> profile(http::Exchange& ex, QueryContext& qc);
   boost::asio::awaitable<Reply> register_user(http::Exchange& ex, QueryContext& qc);
   boost::asio::awaitable<Reply> create_post(http::Exchange& ex, QueryContext& qc);
@@ -105,9 +124,23 @@ class Api {
                                           int per_page, int page);
   boost::asio::awaitable<Reply> summary(QueryContext& qc, Stmt read, const char* name,
                                         bool trending);
+  boost::asio::awaitable<Reply> user_reply(QueryContext& qc, std::int64_t id);
+
+  // The reply of `compute` through `cache` under key (with X-Cache when debug_headers): a 200
+  // body is cached; another status is returned and not cached (a 404 is remembered briefly
+  // when the cache has negative caching). `cache` null: compute() itself.
+  using Compute = std::function<boost::asio::awaitable<Reply>()>;
+  boost::asio::awaitable<Reply> cached(cache::Cache* cache, std::string key,
+                                       std::chrono::milliseconds ttl, std::vector<std::string> tags,
+                                       Compute compute);
+  // Drops cached entries after a write (errors logged: a Redis outage must not fail the write;
+  // the entries then expire by their TTL).
+  boost::asio::awaitable<void> invalidate_key(cache::Cache* cache, std::string key);
+  boost::asio::awaitable<void> invalidate_tag(cache::Cache* cache, std::string tag);
 
   Database& db_;
   ApiOptions options_;
+  AppCache* cache_;
   CursorCodec cursors_;
   std::atomic<std::uint64_t> n_plus_one_{0};
 };

@@ -2,6 +2,7 @@
 // summaries, and the writes (post, like, comment).
 #include "app/api/api.h"
 #include "app/api/detail.h"
+#include "app/app_cache.h"
 #include "core/text.h"
 #include "http/json.h"
 #include "http/server.h"
@@ -80,10 +81,20 @@ boost::asio::awaitable<Reply> Api::posts(http::Exchange& ex, QueryContext& qc) {
     co_return co_await feed_page(qc, Stmt::feed_offset, std::move(params),
                                  static_cast<int>(per_page), static_cast<int>(*page));
   }
-  // Neither: the first page, in cursor form (the guide's get_posts_hybrid).
-  auto params = args(Value(std::int64_t{per_page + 1}));
-  co_return co_await feed_page(qc, Stmt::feed_first, std::move(params), static_cast<int>(per_page),
-                               0);
+  // Neither: the first page, in cursor form (the guide's get_posts_hybrid), the page every
+  // visitor asks for: cached (tag "feed", dropped when a post is published).
+  // (Arguments in named variables: see detail::args on GCC 12 and co_await.)
+  std::string key = "feed:" + std::to_string(per_page);
+  std::vector<std::string> tags{"feed"};
+  Compute first_page = [&]() -> boost::asio::awaitable<Reply> {
+    auto params = args(Value(std::int64_t{per_page + 1}));
+    co_return co_await feed_page(qc, Stmt::feed_first, std::move(params),
+                                 static_cast<int>(per_page), 0);
+  };
+  // Chosen before the co_await: GCC 12 evaluated both arms of a conditional inside one.
+  cache::Cache* cache = cache_ ? &cache_->feed() : nullptr;
+  const auto ttl = cache_ ? cache_->options().ttl_feed : std::chrono::milliseconds{};
+  co_return co_await cached(cache, std::move(key), ttl, std::move(tags), std::move(first_page));
 }
 
 // page > 0: offset form (with total and pages); 0: cursor form.
@@ -220,8 +231,16 @@ boost::asio::awaitable<Reply> Api::summary(QueryContext& qc, Stmt read, const ch
   co_return r;
 }
 
+// The guide's get_trending_posts behind its @cache_result: the summary is refreshed in the
+// background anyway, so its TTL (app.cache_ttl_trending) bounds how stale the list may be.
 boost::asio::awaitable<Reply> Api::trending(http::Exchange&, QueryContext& qc) {
-  co_return co_await summary(qc, Stmt::trending_read, "trending", true);
+  std::string key = "trending";
+  std::vector<std::string> no_tags;
+  Compute read = [&]() { return summary(qc, Stmt::trending_read, "trending", true); };
+  // Chosen before the co_await: GCC 12 evaluated both arms of a conditional inside one.
+  cache::Cache* cache = cache_ ? &cache_->trending() : nullptr;
+  const auto ttl = cache_ ? cache_->options().ttl_trending : std::chrono::milliseconds{};
+  co_return co_await cached(cache, std::move(key), ttl, std::move(no_tags), std::move(read));
 }
 
 boost::asio::awaitable<Reply> Api::popular_weekly(http::Exchange&, QueryContext& qc) {

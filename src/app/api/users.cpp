@@ -2,6 +2,7 @@
 // user list, posts / likes / comments, and the count endpoint.
 #include "app/api/api.h"
 #include "app/api/detail.h"
+#include "app/app_cache.h"
 #include "http/json.h"
 #include "http/server.h"
 
@@ -121,6 +122,7 @@ constexpr std::array<std::string_view, 4> kRegisterFields = {"username", "email"
                                                              "bio"};
 constexpr std::array<std::string_view, 3> kPostFields = {"title", "body", "published"};
 constexpr std::array<std::string_view, 1> kCommentFields = {"body"};
+constexpr std::array<std::string_view, 3> kUserUpdateFields = {"username", "avatar_url", "bio"};
 
 // The handler has answered already (read_json_body refused the body).
 Reply responded() {
@@ -193,6 +195,11 @@ boost::asio::awaitable<Reply> Api::register_user(http::Exchange& ex, QueryContex
     co_return error(409, "conflict",
                     "that username or email is already registered (compared ignoring case)");
   if (!rows) co_return db_error(rows.error());
+  // A "no such user" remembered for this id (a probe before it existed) must not hide it.
+  if (cache_) {
+    std::string key = "user:" + std::to_string(rows->integer(0, 0));
+    co_await invalidate_key(&cache_->users(), std::move(key));
+  }
   Reply r;
   r.status = 201;
   r.body = "{";
@@ -227,6 +234,24 @@ boost::asio::awaitable<Reply> Api::profile(http::Exchange& ex, QueryContext& qc)
 }
 
 namespace {
+
+// A user's public fields, as GET and PATCH /api/users/{id} answer them; `rows` from
+// user_public or user_update (id, username, avatar_url, bio, created_at_us).
+std::string user_json(const Rows& rows) {
+  std::string out = "{";
+  append_int(out, "id", rows.integer(0, 0), false);
+  append_str(out, "username", rows.text(0, 1));
+  for (std::size_t c : {std::size_t{2}, std::size_t{3}}) {
+    const char* name = c == 2 ? "avatar_url" : "bio";
+    if (rows.is_null(0, c))
+      fmt::format_to(std::back_inserter(out), ",\"{}\":null", name);
+    else
+      append_str(out, name, rows.text(0, c));
+  }
+  append_str(out, "created_at", iso_time(rows.integer(0, 4)));
+  out += '}';
+  return out;
+}
 
 // The user list answers anyone, so it serves only what a user shows everyone: the public
 // columns, which are all users_page reads (its columns, in this order). A private column
@@ -314,6 +339,109 @@ boost::asio::awaitable<Reply> Api::users(http::Exchange& ex, QueryContext& qc) {
   co_return r;
 }
 
+boost::asio::awaitable<Reply> Api::user_reply(QueryContext& qc, std::int64_t id) {
+  auto params = args(Value(id));
+  auto rows = co_await db_.query(Stmt::user_public, std::move(params), &qc);
+  if (!rows) co_return db_error(rows.error());
+  if (rows->empty()) co_return error(404, "not_found", "no such user");
+  Reply r;
+  r.body = user_json(*rows);
+  co_return r;
+}
+
+// The guide's get_user_by_id behind @cache_result: one entry per user, tagged with the user.
+boost::asio::awaitable<Reply> Api::user(http::Exchange& ex, QueryContext& qc) {
+  const auto id = path_id(ex);
+  if (!id) co_return bad_field("id", "the user id must be a positive integer");
+  std::string key = "user:" + std::to_string(*id);
+  std::vector<std::string> tags{key};
+  Compute read = [&, id = *id]() { return user_reply(qc, id); };
+  // Chosen before the co_await: GCC 12 evaluated both arms of a conditional inside one.
+  cache::Cache* cache = cache_ ? &cache_->users() : nullptr;
+  const auto ttl = cache_ ? cache_->options().ttl_user : std::chrono::milliseconds{};
+  co_return co_await cached(cache, std::move(key), ttl, std::move(tags), std::move(read));
+}
+
+namespace {
+// PATCH /api/users/{id}'s body, validated: which fields to change and to what.
+struct UserUpdate {
+  std::optional<std::string> username;
+  bool set_avatar = false, set_bio = false;
+  std::optional<std::string> avatar, bio;  // nullopt with set_*: cleared
+};
+
+// A field that may be null (clear it) or a string within the limits.
+std::optional<Reply> nullable_field(const boost::json::object& o, std::string_view key,
+                                    std::size_t max, bool& set, std::optional<std::string>& out) {
+  auto* v = o.if_contains(key);
+  if (!v) return std::nullopt;
+  set = true;
+  if (v->is_null()) return std::nullopt;
+  std::string s;
+  if (auto e = string_field(o, key, true, 0, max, s)) return e;
+  out = std::move(s);
+  return std::nullopt;
+}
+
+std::variant<UserUpdate, Reply> user_update(const boost::json::object& o) {
+  UserUpdate u;
+  if (o.empty())
+    return error(400, "bad_request", "nothing to update: send username, avatar_url and/or bio");
+  if (o.contains("username")) {
+    std::string name;
+    if (o.at("username").is_null()) return bad_field("username", "username cannot be removed");
+    if (auto e = string_field(o, "username", true, 3, 32, name)) return *e;
+    if (!username_chars(name))
+      return bad_field("username", "username may hold letters, digits, '_', '-' and '.'");
+    if (!has_letter_or_digit(name))
+      return bad_field("username", "username needs at least one letter or digit");
+    u.username = std::move(name);
+  }
+  if (auto e = nullable_field(o, "avatar_url", 500, u.set_avatar, u.avatar)) return *e;
+  if (auto e = nullable_field(o, "bio", 1000, u.set_bio, u.bio)) return *e;
+  return u;
+}
+}  // namespace
+
+// The guide's update_user: the database first, then the cached user is dropped on every
+// instance (TieredStore publishes it); a new username also drops what shows it (the feed's
+// first pages, trending).
+boost::asio::awaitable<Reply> Api::update_user(http::Exchange& ex, QueryContext& qc) {
+  const auto id = path_id(ex);
+  if (!id) co_return bad_field("id", "the user id must be a positive integer");
+  auto who = co_await authenticate(ex, qc);
+  if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
+  if (std::get<Caller>(who).id != *id)
+    co_return error(403, "forbidden", "a user may change only their own profile");
+  auto body = co_await object_body(ex, kUserUpdateFields);
+  if (body.responded) co_return responded();
+  if (body.err) co_return *body.err;
+  auto parsed = user_update(body.obj);
+  if (auto* refused = std::get_if<Reply>(&parsed)) co_return std::move(*refused);
+  const auto& u = std::get<UserUpdate>(parsed);
+  auto params =
+      args(Value(*id), u.username ? Value(*u.username) : Value(),
+           Value(std::int64_t{u.set_avatar ? 1 : 0}), u.avatar ? Value(*u.avatar) : Value(),
+           Value(std::int64_t{u.set_bio ? 1 : 0}), u.bio ? Value(*u.bio) : Value());
+  auto rows = co_await db_.write(Stmt::user_update, std::move(params), &qc);
+  if (!rows && rows.error() == core::make_error_code(core::Errc::conflict))
+    co_return error(409, "conflict", "that username is taken (compared ignoring case)");
+  if (!rows) co_return db_error(rows.error());
+  if (rows->empty()) co_return error(404, "not_found", "no such user");
+  if (cache_) {
+    std::string key = "user:" + std::to_string(*id);
+    co_await invalidate_key(&cache_->users(), std::move(key));
+    if (u.username) {
+      std::string feed = "feed", trending = "trending";
+      co_await invalidate_tag(&cache_->feed(), std::move(feed));
+      co_await invalidate_key(&cache_->trending(), std::move(trending));
+    }
+  }
+  Reply r;
+  r.body = user_json(*rows);
+  co_return r;
+}
+
 boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext& qc) {
   auto who = co_await authenticate(ex, qc);
   if (auto* err = std::get_if<Reply>(&who)) co_return std::move(*err);
@@ -334,6 +462,11 @@ boost::asio::awaitable<Reply> Api::create_post(http::Exchange& ex, QueryContext&
                      Value(std::int64_t{published ? 1 : 0}), Value(now));
   auto rows = co_await db_.write(Stmt::post_insert, std::move(params), &qc);
   if (!rows) co_return db_error(rows.error());
+  // The cached first pages no longer lead with the newest post (a draft shows in none).
+  if (published && cache_) {
+    std::string tag = "feed";
+    co_await invalidate_tag(&cache_->feed(), std::move(tag));
+  }
   Reply r;
   r.status = 201;
   r.body = "{";

@@ -52,6 +52,10 @@ std::string_view stmt_name(Stmt s) {
       return "popular_read";
     case Stmt::summary_refreshed:
       return "summary_refreshed";
+    case Stmt::user_public:
+      return "user_public";
+    case Stmt::user_update:
+      return "user_update";
   }
   return "unknown";
 }

@@ -30,8 +30,12 @@ enum class Stmt : std::uint8_t {
   trending_read,      // the trending summary: id, title, username, likes
   popular_read,       // the weekly summary: id, title, like_count, comment_count
   summary_refreshed,  // (name) -> refreshed_at_us
+  user_public,        // (id) -> id, username, avatar_url, bio, created_at_us (GET /api/users/{id})
+  user_update,        // (id, username or NULL: keep, set_avatar 0/1, avatar_url, set_bio 0/1, bio)
+                      // -> id, username, avatar_url, bio, created_at_us; no row: no such user;
+                      // duplicate username -> Errc::conflict
 };
-inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::summary_refreshed) + 1;
+inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::user_update) + 1;
 std::string_view stmt_name(Stmt s);
 
 }  // namespace tenx::app

@@ -74,6 +74,14 @@ const char* PostgresDatabase::sql(Stmt s) {
              "ORDER BY like_count DESC, comment_count DESC, post_id DESC";
     case Stmt::summary_refreshed:
       return "SELECT " TENX_US("refreshed_at") ", took_us FROM summary_refresh WHERE name = $1";
+    case Stmt::user_public:
+      return "SELECT id, username, avatar_url, bio, " TENX_US("created_at") " FROM users "
+             "WHERE id = $1";
+    case Stmt::user_update:
+      return "UPDATE users SET username = COALESCE($2::text, username), "
+             "avatar_url = CASE WHEN $3::int = 1 THEN $4::text ELSE avatar_url END, "
+             "bio = CASE WHEN $5::int = 1 THEN $6::text ELSE bio END "
+             "WHERE id = $1 RETURNING id, username, avatar_url, bio, " TENX_US("created_at");
   }
   return nullptr;
 }

@@ -66,6 +66,13 @@ const char* SqliteDatabase::sql(Stmt s) {
              "ORDER BY like_count DESC, comment_count DESC, post_id DESC";
     case Stmt::summary_refreshed:
       return "SELECT refreshed_at, took_us FROM summary_refresh WHERE name = ?1";
+    case Stmt::user_public:
+      return "SELECT id, username, avatar_url, bio, created_at FROM users WHERE id = ?1";
+    case Stmt::user_update:
+      return "UPDATE users SET username = COALESCE(?2, username), "
+             "avatar_url = CASE WHEN ?3 = 1 THEN ?4 ELSE avatar_url END, "
+             "bio = CASE WHEN ?5 = 1 THEN ?6 ELSE bio END "
+             "WHERE id = ?1 RETURNING id, username, avatar_url, bio, created_at";
   }
   return nullptr;
 }

@@ -1,0 +1,208 @@
+// The application cache across two `tenx app` processes sharing one private redis-server
+// (issue 11): a PATCH through one instance is served by the other (the cached user dropped
+// through pub/sub), again after the pub/sub connection was killed and after Redis restarted;
+// with Redis stopped the apps answer from the database, /health says degraded, and the
+// fallbacks are counted.
+#include "redis/testing/redis_server.h"
+#include "support/process.h"
+#include "support/raw_client.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+namespace tenx::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+std::optional<Response> request(std::uint16_t port, std::string_view method, std::string_view path,
+                                std::string_view body = {}, std::string_view token = {}) {
+  RawClient c(port);
+  if (!c.ok()) return std::nullopt;
+  std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: localhost\r\n", method, path);
+  if (!token.empty()) req += fmt::format("Authorization: Bearer {}\r\n", token);
+  if (!body.empty())
+    req += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
+  req += "\r\n";
+  req += body;
+  if (!c.send(req)) return std::nullopt;
+  return c.read_response();
+}
+
+std::string json_field(const std::string& body, const std::string& key) {
+  std::smatch m;
+  const std::regex re("\"" + key + "\":\"([^\"]*)\"");
+  return std::regex_search(body, m, re) ? m[1].str() : "";
+}
+
+// Polls until f() holds (bounded); the time it took.
+template <class F>
+std::optional<std::chrono::milliseconds> within(std::chrono::milliseconds bound, F f) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!f()) {
+    if (std::chrono::steady_clock::now() - start > bound) return std::nullopt;
+    std::this_thread::sleep_for(2ms);
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
+class AppCacheAcrossInstances : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tenx_e2e_cache_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = "sqlite://" + (dir_ / "t.db").string();
+    auto seeded = run_tenx({"app", "seed", "--database", db_, "--users", "20", "--posts", "50"});
+    ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+    for (int i = 0; i < 2; ++i) {
+      apps_.push_back(std::make_unique<TenxProcess>(
+          std::vector<std::string>{"app", "--listen", "127.0.0.1:0", "--database", db_,
+                                   "--debug-headers", "--cache", redis_.url()}));
+      auto port = apps_.back()->wait_listening();
+      ASSERT_TRUE(port) << apps_.back()->listening_line() << apps_.back()->stderr_text();
+      ports_.push_back(*port);
+    }
+    for (auto p : ports_) ASSERT_TRUE(cache_healthy(p)) << "subscription live on :" << p;
+    auto reg = request(ports_[0], "POST", "/api/register",
+                       R"({"username":"erin","email":"erin@example.com","bio":"first"})");
+    ASSERT_TRUE(reg && reg->status == 201) << (reg ? reg->body : "no answer");
+    token_ = json_field(reg->body, "token");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(reg->body, m, std::regex("\"id\":([0-9]+)")));
+    user_path_ = "/api/users/" + m[1].str();
+  }
+  void TearDown() override {
+    apps_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  bool cache_healthy(std::uint16_t port) {
+    return within(10s,
+                  [&] {
+                    auto h = request(port, "GET", "/health");
+                    return h && h->status == 200 &&
+                           h->body.find("\"status\":\"healthy\"") != std::string::npos;
+                  })
+        .has_value();
+  }
+  std::string bio_on(std::uint16_t port, std::string* x_cache = nullptr) {
+    auto r = request(port, "GET", user_path_);
+    if (!r || r->status != 200) return "<" + std::to_string(r ? r->status : 0) + ">";
+    if (x_cache) *x_cache = r->header("X-Cache").value_or("");
+    return json_field(r->body, "bio");
+  }
+  // PATCH through A; the time until B serves the new bio (B had it cached).
+  std::optional<std::chrono::milliseconds> patch_and_wait(const std::string& bio) {
+    std::string x;
+    EXPECT_NE(bio_on(ports_[1], &x), bio);
+    EXPECT_EQ(bio_on(ports_[1], &x), bio_on(ports_[1])) << "B serves its cached copy";
+    EXPECT_EQ(x, "HIT") << "B had the user cached before the PATCH";
+    auto r = request(ports_[0], "PATCH", user_path_, R"({"bio":")" + bio + R"("})", token_);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    auto took = within(5s, [&] { return bio_on(ports_[1]) == bio; });
+    if (took) std::cout << "B served the new value " << took->count() << " ms after the PATCH\n";
+    return took;
+  }
+
+  redis::testing::RedisServer redis_;
+  std::filesystem::path dir_;
+  std::string db_, token_, user_path_;
+  std::vector<std::unique_ptr<TenxProcess>> apps_;
+  std::vector<std::uint16_t> ports_;
+};
+
+TEST_F(AppCacheAcrossInstances, APatchThroughOneInstanceIsServedByTheOther) {
+  std::string x;
+  EXPECT_EQ(bio_on(ports_[1], &x), "first");
+  EXPECT_EQ(x, "MISS");
+  EXPECT_EQ(bio_on(ports_[1], &x), "first");
+  EXPECT_EQ(x, "HIT");
+  EXPECT_TRUE(patch_and_wait("second"));
+  // The PATCH validates: someone else's user is 403, an unknown field a 400 naming it.
+  auto other = request(ports_[0], "POST", "/api/register",
+                       R"({"username":"frank","email":"frank@example.com"})");
+  ASSERT_TRUE(other && other->status == 201);
+  auto forbidden =
+      request(ports_[1], "PATCH", user_path_, R"({"bio":"x"})", json_field(other->body, "token"));
+  ASSERT_TRUE(forbidden);
+  EXPECT_EQ(forbidden->status, 403);
+  auto unknown = request(ports_[1], "PATCH", user_path_, R"({"admin":true})", token_);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_EQ(json_field(unknown->body, "field"), "admin");
+}
+
+TEST_F(AppCacheAcrossInstances, InvalidationsStillArriveAfterThePubSubConnectionWasKilled) {
+  EXPECT_TRUE(patch_and_wait("before"));
+  redis_.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  for (auto p : ports_) ASSERT_TRUE(cache_healthy(p)) << "resubscribed on :" << p;
+  EXPECT_TRUE(patch_and_wait("after-kill"));
+}
+
+TEST_F(AppCacheAcrossInstances, InvalidationsStillArriveAfterRedisRestarted) {
+  EXPECT_TRUE(patch_and_wait("before"));
+  redis_.restart();
+  for (auto p : ports_) ASSERT_TRUE(cache_healthy(p)) << "reconnected on :" << p;
+  EXPECT_TRUE(patch_and_wait("after-restart"));
+}
+
+TEST_F(AppCacheAcrossInstances, WithRedisStoppedTheAppsAnswerFromTheDatabaseDegraded) {
+  EXPECT_EQ(bio_on(ports_[0]), "first");
+  redis_.stop();
+  std::string x;
+  EXPECT_EQ(bio_on(ports_[0], &x), "first") << "200 from the database";
+  EXPECT_EQ(x, "BYPASS");
+  auto trending = request(ports_[1], "GET", "/api/posts/trending");
+  ASSERT_TRUE(trending);
+  EXPECT_EQ(trending->status, 200);
+  auto health = request(ports_[0], "GET", "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << "the cache is optional: degraded, not unhealthy";
+  EXPECT_THAT(health->body, HasSubstr("\"status\":\"degraded\""));
+  EXPECT_THAT(health->body, HasSubstr("\"cache\":{\"status\":\"warn\""));
+  auto metrics = request(ports_[0], "GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("cache_fallbacks_total{cache=\"user\"}"));
+  auto patched = request(ports_[0], "PATCH", user_path_, R"({"bio":"while down"})", token_);
+  ASSERT_TRUE(patched);
+  EXPECT_EQ(patched->status, 200) << "writes go on without Redis";
+  EXPECT_EQ(bio_on(ports_[1]), "while down");
+  redis_.start();
+}
+
+TEST(AppCacheFlags, BadCacheFlagsAreRefusedWithAReason) {
+  auto bad_ttl = run_tenx({"app", "--cache-ttl", "trending=5x"});
+  EXPECT_EQ(bad_ttl.exit_code, 2);
+  EXPECT_THAT(bad_ttl.err, HasSubstr("ms, s, m or h"));
+  auto bad_name = run_tenx({"app", "--cache-ttl", "sessions=5s"});
+  EXPECT_EQ(bad_name.exit_code, 2);
+  EXPECT_THAT(bad_name.err, HasSubstr("NAME trending, user or feed"));
+  auto bad_cache = run_tenx({"app", "--cache", "memcached://x"});
+  EXPECT_EQ(bad_cache.exit_code, 2);
+  EXPECT_THAT(bad_cache.err, HasSubstr("'app.cache' must be"));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tenx_e2e_cache_url_" + std::to_string(::getpid()));
+  auto bad_url = run_tenx({"app", "--cache", "redis://127.0.0.1:notaport", "--database",
+                           "sqlite://" + (dir / "x.db").string(), "--create"});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(bad_url.exit_code, 2) << bad_url.err;
+  EXPECT_THAT(bad_url.err, HasSubstr("--cache:"));
+  auto up_bad = run_tenx({"up", "--redis", "localhost:6379"});
+  EXPECT_EQ(up_bad.exit_code, 2);
+  EXPECT_THAT(up_bad.err, HasSubstr("--redis must be redis://"));
+}
+
+}  // namespace
+}  // namespace tenx::e2e
