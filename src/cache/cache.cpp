@@ -316,6 +316,16 @@ asio::awaitable<std::optional<Result<Lookup>>> Cache::wait_for_other_node(const 
   }
 }
 
+asio::awaitable<std::optional<EntryPtr>> Cache::newer_than(const std::string& key,
+                                                           const EntryPtr& seen) {
+  auto got = co_await store_.get_shared(key);
+  if (!got || !*got) co_return std::nullopt;
+  const EntryPtr& e = *got;
+  const bool newer = seen ? e->fresh_until > seen->fresh_until : clock_.now() < e->fresh_until;
+  if (!newer) co_return std::nullopt;
+  co_return e;
+}
+
 asio::awaitable<void> Cache::release_lock(const std::string& key, const std::string& token) {
   if (token.empty()) co_return;
   const std::vector<std::string> keys{lock_key(key)}, args{token};
@@ -330,6 +340,14 @@ asio::awaitable<Result<Lookup>> Cache::load_and_store(const std::string& key, Du
   std::string token;
   if (locks_) {
     if (auto other = co_await wait_for_other_node(key, token)) co_return std::move(*other);
+    // This node leads now. Another may have stored a newer value between our read and our lock
+    // (it refreshed early, or its load finished just before we asked): use it, do not load.
+    if (auto newer = co_await newer_than(key, stale)) {
+      co_await release_lock(key, token);
+      ++counters_->lock_waits;
+      counters_->lock_waits_s.inc();
+      co_return from_entry(**newer, Outcome::hit).value();
+    }
   }
   const auto start = clock_.now();
   auto v = co_await loader();

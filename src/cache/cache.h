@@ -18,7 +18,9 @@
 //             re-reads the store with growing pauses (lock_poll_min .. lock_poll_max) until the
 //             value appears or lock_wait passes (then loads itself: never an unbounded wait, never
 //             the guide's recursion), and the lock is released by a compare-and-delete script, so
-//             a leader whose lock expired cannot delete the next leader's.
+//             a leader whose lock expired cannot delete the next leader's. A node that takes the
+//             lock re-reads the shared store first (Store::get_shared) and loads only if nothing
+//             newer than what it saw is there: another node's early refresh may just have landed.
 //   stale     the loader failed and an expired entry is still kept (stale_if_error after its
 //             expiry): the old value is served and counted; past that bound the error is returned.
 //   bypass    the store failed (Redis unreachable): the loader's value is returned uncached
@@ -126,6 +128,9 @@ class Cache {
   boost::asio::awaitable<std::optional<Result<Lookup>>> wait_for_other_node(const std::string& key,
                                                                             std::string& token);
   boost::asio::awaitable<void> release_lock(const std::string& key, const std::string& token);
+  // The shared store's entry when it is newer than `seen` (fresh, when nothing was seen).
+  boost::asio::awaitable<std::optional<EntryPtr>> newer_than(const std::string& key,
+                                                             const EntryPtr& seen);
   bool refresh_early(const Entry& e, TimePoint now);
   Duration jittered(Duration ttl);
   std::optional<Result<Lookup>> from_entry(const Entry& e, Outcome outcome) const;

@@ -351,6 +351,65 @@ TEST_F(CacheAcrossNodesTest, ConcurrentMissesOnTwoNodesRunTheLoaderOnceInAll) {
   EXPECT_EQ(server_.command({"EXISTS", "tenx:lock:hot"}), ":0\r\n") << "the lock was released";
 }
 
+// What a node's memory tier looks like before another node's invalidation has arrived: get()
+// answers an older copy, get_shared() what Redis holds.
+class LaggingStore final : public Store {
+ public:
+  LaggingStore(Store& shared, EntryPtr old) : shared_(shared), old_(std::move(old)) {}
+  std::string_view name() const override { return "lagging"; }
+  asio::awaitable<Result<EntryPtr>> get(std::string_view) override { co_return old_; }
+  asio::awaitable<Result<EntryPtr>> get_shared(std::string_view key) override {
+    return shared_.get(key);
+  }
+  asio::awaitable<Result<std::vector<EntryPtr>>> get_many(std::span<const std::string> k) override {
+    return shared_.get_many(k);
+  }
+  asio::awaitable<Result<bool>> put(std::string_view key, Entry e) override {
+    return shared_.put(key, std::move(e));
+  }
+  asio::awaitable<Result<bool>> erase(std::string_view key) override { return shared_.erase(key); }
+  asio::awaitable<Result<std::size_t>> erase_tag(std::string_view t) override {
+    return shared_.erase_tag(t);
+  }
+
+ private:
+  Store& shared_;
+  EntryPtr old_;
+};
+
+TEST_F(CacheAcrossNodesTest, ANodeThatTakesTheLockAfterAnotherRefreshedDoesNotLoadAgain) {
+  // Node A has just refreshed "k" (Redis holds the new value); node B still sees the old copy,
+  // near its expiry, and its XFetch draw says refresh now.
+  Entry fresh;
+  fresh.value = "new";
+  fresh.fresh_until = clock_.now() + 60s;
+  fresh.keep_until = fresh.fresh_until;
+  const std::string key = "k";
+  ASSERT_TRUE(rt_.on_loop([&] { return stores_[0]->put(key, fresh); }).value());
+  auto old = std::make_shared<Entry>();
+  old->value = "old";
+  old->fresh_until = clock_.now() + 10ms;
+  old->keep_until = old->fresh_until + 60s;
+  old->compute_time = 1s;
+  LaggingStore lagging(*stores_[1], old);
+  core::SequenceRandom refresh_now({0.999999});  // -ln(1 - u) is large: refresh early
+  CacheOptions co;
+  co.ttl_jitter = 0;
+  Cache b(lagging, clock_, refresh_now, co, clients_[1].get(), "lagging", registry_);
+  int loads = 0;
+  auto r = rt_.on_loop([&] {
+    return b.get_or_compute(key, 60s, [&]() -> asio::awaitable<Value> {
+      ++loads;
+      co_return std::string("loaded again");
+    });
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value, "new") << "the other node's refresh, read from Redis after the lock";
+  EXPECT_EQ(loads, 0);
+  EXPECT_EQ(b.stats().early_refreshes, 1u);
+  EXPECT_EQ(server_.command({"EXISTS", "tenx:lock:k"}), ":0\r\n") << "the lock was released";
+}
+
 TEST_F(CacheAcrossNodesTest, ALockLeftByADeadNodeDelaysAtMostLockWait) {
   server_.command({"SET", "tenx:lock:k", "someone-else", "PX", "60000"});
   CacheOptions co;

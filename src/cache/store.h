@@ -66,6 +66,12 @@ class Store {
 
   // The entry under key, if present and not past keep_until.
   virtual boost::asio::awaitable<Result<EntryPtr>> get(std::string_view key) = 0;
+  // The entry as every node sees it: TieredStore reads Redis, not this node's copy (which may
+  // not have heard of another node's newer value yet). What a node that just took the
+  // cross-node lock re-reads before it loads. Other stores: get().
+  virtual boost::asio::awaitable<Result<EntryPtr>> get_shared(std::string_view key) {
+    return get(key);
+  }
   // Several at once (Redis: one MGET); the result has one slot per key, null for a miss.
   virtual boost::asio::awaitable<Result<std::vector<EntryPtr>>> get_many(
       std::span<const std::string> keys) = 0;

@@ -106,6 +106,17 @@ asio::awaitable<Result<EntryPtr>> TieredStore::get(std::string_view key_view) {
   co_return r;
 }
 
+asio::awaitable<Result<EntryPtr>> TieredStore::get_shared(std::string_view key_view) {
+  const std::string key(key_view);
+  const auto generation = generation_.load(std::memory_order_acquire);
+  auto r = co_await redis_.get(key);
+  if (r && *r) {
+    memory_.remove(key);  // older than what Redis holds, or the same
+    copy_to_memory(key, *r, generation);
+  }
+  co_return r;
+}
+
 asio::awaitable<Result<std::vector<EntryPtr>>> TieredStore::get_many(
     std::span<const std::string> keys) {
   std::vector<EntryPtr> out(keys.size());

@@ -71,6 +71,7 @@ class TieredStore final : public Store {
 
   std::string_view name() const override { return "tiered"; }
   boost::asio::awaitable<Result<EntryPtr>> get(std::string_view key) override;
+  boost::asio::awaitable<Result<EntryPtr>> get_shared(std::string_view key) override;
   boost::asio::awaitable<Result<std::vector<EntryPtr>>> get_many(
       std::span<const std::string> keys) override;
   boost::asio::awaitable<Result<bool>> put(std::string_view key, Entry entry) override;
