@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -142,6 +143,38 @@ TEST_F(AppCacheAcrossInstances, APatchThroughOneInstanceIsServedByTheOther) {
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 400);
   EXPECT_EQ(json_field(unknown->body, "field"), "admin");
+}
+
+// The sum over both instances of cache_loads_total{cache=NAME,result="ok"}.
+double loads(const std::vector<std::uint16_t>& ports, const std::string& name) {
+  double sum = 0;
+  for (auto p : ports) {
+    auto m = request(p, "GET", "/metrics");
+    if (!m) continue;
+    std::smatch hit;
+    const std::regex re("cache_loads_total\\{cache=\"" + name + "\",result=\"ok\"\\} ([0-9.e+]+)");
+    if (std::regex_search(m->body, hit, re)) sum += std::stod(hit[1].str());
+  }
+  return sum;
+}
+
+TEST_F(AppCacheAcrossInstances, ConcurrentColdMissesOnBothInstancesLoadOnceInAll) {
+  // 2 x 16 clients ask both instances at once for a user neither has loaded.
+  const std::string path = "/api/users/3";
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < 32; ++i) {
+    clients.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      auto r = request(ports_[static_cast<std::size_t>(i % 2)], "GET", path);
+      if (r && r->status == 200) ++ok;
+    });
+  }
+  go = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 32);
+  EXPECT_EQ(loads(ports_, "user"), 1) << "one database read for both instances";
 }
 
 TEST_F(AppCacheAcrossInstances, InvalidationsStillArriveAfterThePubSubConnectionWasKilled) {
