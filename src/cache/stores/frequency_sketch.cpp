@@ -6,11 +6,9 @@
 namespace tenx::cache {
 
 namespace {
-// Four independent 64-bit mixes of one hash (splitmix64's finaliser with per-row seeds).
+// Independent 64-bit mixes of one hash (splitmix64's finaliser with a seed each).
 std::uint64_t mix(std::uint64_t h, unsigned row) {
-  static constexpr std::uint64_t kSeeds[5] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL,
-                                              0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
-                                              0x27D4EB2F165667C5ULL};
+  static constexpr std::uint64_t kSeeds[2] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL};
   h ^= kSeeds[row];
   h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
   h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
@@ -33,16 +31,18 @@ void FrequencySketch::resize(std::size_t expected_keys) {
 }
 
 FrequencySketch::Place FrequencySketch::place(std::uint64_t hash) const {
+  // Two mixes of the hash: the first picks the block (low bits) and the doorkeeper's two bits
+  // (top bits); the second gives each row 16 bits: a word of the block's six (8 bits, modulo
+  // 6) and a counter in it (4 bits).
   Place p;
   const std::uint64_t b = mix(hash, 0);
   p.block = static_cast<std::size_t>(b & block_mask_) * 8;
-  // Doorkeeper: two of the block's 128 bits.
   p.door[0] = static_cast<unsigned>((b >> 50) & 127);
   p.door[1] = static_cast<unsigned>((b >> 57) & 127);
+  const std::uint64_t h = mix(hash, 1);
   for (unsigned row = 0; row < 4; ++row) {
-    const std::uint64_t h = mix(hash, row + 1);
-    p.counters[row] = {p.block + static_cast<std::size_t>(h % 6),
-                       static_cast<unsigned>((h >> 60) * 4)};
+    const auto bits = static_cast<unsigned>(h >> (16 * row));
+    p.counters[row] = {p.block + (bits & 0xFF) % 6, ((bits >> 8) & 15) * 4};
   }
   return p;
 }

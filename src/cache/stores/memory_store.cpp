@@ -5,8 +5,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <stdexcept>
+#include <thread>
 
 namespace tenx::cache {
 
@@ -131,6 +133,40 @@ class NodeTable {
 
 std::uint64_t hash_of(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
+// A stripe's lock: a spin lock that yields after a short spin. Its critical sections are tens of
+// nanoseconds (a probe, a relink, a sketch increment); a futex-based mutex sent a thread that
+// met a held stripe to sleep and wake (a system call each), which on two threads reading the
+// same hot keys cost more than the work (cache_bench: 5.3 M hits/s on 2 threads, 13.3 on 1).
+class CAPABILITY("mutex") StripeLock {
+ public:
+  void lock() ACQUIRE() {
+    for (unsigned spins = 0;;) {
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins < 128)
+          __builtin_ia32_pause();
+        else
+          std::this_thread::yield();  // the holder may have been preempted: let it run
+      }
+    }
+  }
+  void unlock() RELEASE() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+class SCOPED_CAPABILITY StripeGuard {
+ public:
+  explicit StripeGuard(StripeLock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~StripeGuard() RELEASE() { l_.unlock(); }
+  StripeGuard(const StripeGuard&) = delete;
+  StripeGuard& operator=(const StripeGuard&) = delete;
+
+ private:
+  StripeLock& l_;
+};
+
 }  // namespace
 
 std::size_t MemoryStore::charge(std::string_view key, const Entry& e) {
@@ -169,7 +205,7 @@ struct MemoryStore::Gauges {
 
 // ---- one stripe ----
 
-struct MemoryStore::Shard {
+struct alignas(64) MemoryStore::Shard {
   Shard(std::size_t budget_bytes, const MemoryStoreOptions& o, Gauges& g)
       : budget(budget_bytes),
         window_budget(
@@ -177,20 +213,20 @@ struct MemoryStore::Shard {
         protected_budget(static_cast<std::size_t>(
             static_cast<double>(budget_bytes - window_budget) * o.protected_fraction)),
         gauges(g) {
-    core::MutexLock lock(mu);
+    StripeGuard lock(mu);
     // Sized for entries of about 512 bytes; insert() grows it when they are smaller.
     sketch.resize(budget_bytes / 512);
   }
 
   ~Shard() {
-    core::MutexLock lock(mu);
+    StripeGuard lock(mu);
     clear_locked();
   }
 
   const std::size_t budget, window_budget, protected_budget;
   Gauges& gauges;
 
-  mutable core::Mutex mu;
+  mutable StripeLock mu;
   NodeTable table GUARDED_BY(mu);
   std::unordered_map<std::string, std::unordered_set<Node*>> tags GUARDED_BY(mu);
   List window GUARDED_BY(mu);
@@ -409,7 +445,7 @@ EntryPtr MemoryStore::lookup(std::string_view key) {
   const std::uint64_t h = hash_of(key);
   const TimePoint now = clock_.now();
   Shard& s = shard_of(h);
-  core::MutexLock lock(s.mu);
+  StripeGuard lock(s.mu);
   return s.lookup(h, key, now);
 }
 
@@ -423,20 +459,20 @@ bool MemoryStore::insert(std::string_view key, EntryPtr entry) {
   Shard& s = shard_of(h);
   if (cost > s.budget || key.size() + entry->value.size() > options_.max_entry_bytes) {
     Gauges::inc(gauges_->too_large);
-    core::MutexLock lock(s.mu);
+    StripeGuard lock(s.mu);
     ++s.stats.too_large;
     // A refused replacement must not leave the old value behind: the caller meant to replace it.
     if (Node* n = s.find(h, key)) s.drop(n);
     return false;
   }
-  core::MutexLock lock(s.mu);
+  StripeGuard lock(s.mu);
   return s.insert(h, key, std::move(entry), cost);
 }
 
 bool MemoryStore::remove(std::string_view key) {
   const std::uint64_t h = hash_of(key);
   Shard& s = shard_of(h);
-  core::MutexLock lock(s.mu);
+  StripeGuard lock(s.mu);
   Node* n = s.find(h, key);
   if (!n) return false;
   s.drop(n);
@@ -446,7 +482,7 @@ bool MemoryStore::remove(std::string_view key) {
 std::size_t MemoryStore::remove_tag(std::string_view tag) {
   std::size_t n = 0;
   for (auto& s : shards_) {
-    core::MutexLock lock(s->mu);
+    StripeGuard lock(s->mu);
     n += s->remove_tag(tag);
   }
   return n;
@@ -454,7 +490,7 @@ std::size_t MemoryStore::remove_tag(std::string_view tag) {
 
 void MemoryStore::clear() {
   for (auto& s : shards_) {
-    core::MutexLock lock(s->mu);
+    StripeGuard lock(s->mu);
     s->clear_locked();
   }
 }
@@ -462,7 +498,7 @@ void MemoryStore::clear() {
 MemoryStore::Stats MemoryStore::stats() const {
   Stats total;
   for (const auto& s : shards_) {
-    core::MutexLock lock(s->mu);
+    StripeGuard lock(s->mu);
     const Stats st = s->stats;
     total.entries += s->table.size();
     total.bytes += s->bytes();

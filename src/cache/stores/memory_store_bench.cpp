@@ -127,3 +127,36 @@ BENCHMARK(BM_LruBaselineHit)
     ->UseRealTime();
 
 }  // namespace
+
+namespace {
+// Floors, for reading the figures above: what 2 threads reading the same hot entries pay for
+// the shared state alone. Refcount: a copy of the entry's shared_ptr per read (what a store
+// handing out EntryPtr must do). Mutex: one lock/unlock of the key's stripe mutex (16 stripes).
+void BM_FloorRefcount(benchmark::State& state) {
+  static std::vector<EntryPtr> entries = [] {
+    std::vector<EntryPtr> v;
+    for (int i = 0; i < 1000; ++i) v.push_back(value());
+    return v;
+  }();
+  const auto t = trace(entries.size(), static_cast<std::uint64_t>(state.thread_index()) + 1);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    EntryPtr e = entries[t[i++ & (kTrace - 1)]];
+    benchmark::DoNotOptimize(e);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FloorRefcount)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_FloorStripeMutex(benchmark::State& state) {
+  static std::mutex stripes[16];
+  const auto t = trace(1000, static_cast<std::uint64_t>(state.thread_index()) + 1);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    std::lock_guard lock(stripes[(t[i++ & (kTrace - 1)] * 0x9E3779B97F4A7C15ULL) >> 60]);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FloorStripeMutex)->Threads(1)->Threads(2)->UseRealTime();
+}  // namespace
