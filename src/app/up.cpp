@@ -250,6 +250,7 @@ int up(const UpOptions& o) {
               << "  curl " << base << "/api/posts\n"
               << "  curl '" << base << "/api/posts?page=2&per_page=5'\n"
               << "  curl " << base << "/api/posts/trending\n"
+              << "  curl -i " << base << "/api/users/1            # X-Cache: MISS, then HIT\n"
               << "  curl '" << base << "/api/stats/posts?exact=true'\n"
               << "  curl '" << base << "/api/users?fields=id,username&limit=5'\n"
               << "  curl -i " << base << "/api/public/posts\n"
