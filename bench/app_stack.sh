@@ -76,20 +76,7 @@ start_tenx() {
 declare -A NGINX_PID GUNICORN_PID DEEP  # by rival name; DEEP: stack -> one deep path
 start_rival() {  # name port upstream_port gunicorn-args...: gunicorn behind its own nginx
   local name=$1 port=$2 up=$3; shift 3
-  { nginx_conf "nginx-$name" 2; cat <<NGX
-  upstream app { server 127.0.0.1:$up; keepalive 64; }
-  server {
-    listen 127.0.0.1:$port reuseport;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-    }
-  }
-}
-NGX
-  } > "$WORK/nginx-$name.conf"
+  nginx_proxy_conf "$name" "$port" "$up"
   BENCH_DB="$DB" /usr/bin/gunicorn --chdir bench/rivals -w 2 -b 127.0.0.1:"$up" --log-level warning \
     --error-logfile "$WORK/gunicorn-$name.log" "$@" & GUNICORN_PID[$name]=$!; PIDS+=("$!")
   /usr/sbin/nginx -c "$WORK/nginx-$name.conf" & NGINX_PID[$name]=$!; PIDS+=("$!")

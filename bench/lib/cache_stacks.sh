@@ -73,20 +73,7 @@ declare -A NGINX_PID GUNICORN_PID TENX_PID URL  # by stack name
 # own nginx (2 workers, upstream keepalive 64, HTTP/1.1 upstream, access log off, no cache).
 start_flask() {
   local name=$1 port=$2 up=$3 mode=$4 ttl=$5; shift 5
-  { nginx_conf "nginx-$name" 2; cat <<NGX
-  upstream app { server 127.0.0.1:$up; keepalive 64; }
-  server {
-    listen 127.0.0.1:$port reuseport;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-    }
-  }
-}
-NGX
-  } > "$WORK/nginx-$name.conf"
+  nginx_proxy_conf "$name" "$port" "$up"
   PYTHONDONTWRITEBYTECODE=1 BENCH_DB="$DB" BENCH_REDIS="redis://127.0.0.1:$RPORT/0" CACHE_MODE="$mode" CACHE_TTL="$ttl" \
     /usr/bin/gunicorn --chdir bench/rivals -w 2 -b 127.0.0.1:"$up" --log-level warning \
     --error-logfile "$WORK/gunicorn-$name.log" "$@" flask_cache_app:app & GUNICORN_PID[$name]=$!; PIDS+=("$!")

@@ -64,3 +64,24 @@ http {
   access_log off;
 NGX
 }
+# nginx_proxy_conf NAME PORT UPSTREAM_PORT: $WORK/nginx-NAME.conf, an nginx with 2 workers on
+# 127.0.0.1:PORT proxying everything to 127.0.0.1:UPSTREAM_PORT (upstream keepalive 64, HTTP/1.1
+# upstream, Connection "", Host passed on, access log off, no cache): how the Python rivals are
+# put behind nginx.
+nginx_proxy_conf() {
+  local name=$1 port=$2 up=$3
+  { nginx_conf "nginx-$name" 2; cat <<NGX
+  upstream app { server 127.0.0.1:$up; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port reuseport;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+    }
+  }
+}
+NGX
+  } > "$WORK/nginx-$name.conf"
+}
