@@ -90,6 +90,13 @@ class TieredStoreTest : public ::testing::Test {
     auto r = rt_.on_loop([&] { return n.tiered.put(k, entry(v)); });
     ASSERT_TRUE(r && *r);
   }
+  // A put on A, then B has applied its message (a put always publishes): B's later reads are
+  // not raced by that message dropping what they copied.
+  void put_settled(const std::string& k, const std::string& v) {
+    const auto before = b_->tiered.stats().invalidations_received;
+    put(*a_, k, v);
+    ASSERT_TRUE(eventually([&] { return b_->tiered.stats().invalidations_received > before; }));
+  }
   std::string get(Node& n, const std::string& k) {
     auto r = rt_.on_loop([&] { return n.tiered.get(k); });
     EXPECT_TRUE(r) << r.error().message();
@@ -108,7 +115,7 @@ class TieredStoreTest : public ::testing::Test {
 };
 
 TEST_F(TieredStoreTest, AReadCopiesIntoMemoryAndTheNextIsServedFromIt) {
-  put(*a_, "k", "v1");
+  put_settled("k", "v1");
   EXPECT_FALSE(in_memory(*b_, "k"));
   EXPECT_EQ(get(*b_, "k"), "v1");
   EXPECT_TRUE(in_memory(*b_, "k"));
@@ -117,7 +124,7 @@ TEST_F(TieredStoreTest, AReadCopiesIntoMemoryAndTheNextIsServedFromIt) {
 }
 
 TEST_F(TieredStoreTest, AnEraseOnOneNodeDropsTheOthersMemoryCopy) {
-  put(*a_, "k", "v1");
+  put_settled("k", "v1");
   EXPECT_EQ(get(*b_, "k"), "v1");
   ASSERT_TRUE(in_memory(*b_, "k"));
   erase(*a_, "k");
@@ -127,7 +134,7 @@ TEST_F(TieredStoreTest, AnEraseOnOneNodeDropsTheOthersMemoryCopy) {
 }
 
 TEST_F(TieredStoreTest, APutOnOneNodeReplacesTheOthersOlderCopy) {
-  put(*a_, "k", "v1");
+  put_settled("k", "v1");
   EXPECT_EQ(get(*b_, "k"), "v1");
   put(*a_, "k", "v2");
   ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k"); }));
@@ -135,8 +142,8 @@ TEST_F(TieredStoreTest, APutOnOneNodeReplacesTheOthersOlderCopy) {
 }
 
 TEST_F(TieredStoreTest, ATagEraseReachesTheOtherNode) {
-  put(*a_, "k1", "v");
-  put(*a_, "k2", "v");
+  put_settled("k1", "v");
+  put_settled("k2", "v");
   EXPECT_EQ(get(*b_, "k1"), "v");
   EXPECT_EQ(get(*b_, "k2"), "v");
   auto n = rt_.on_loop([&] { return a_->tiered.erase_tag("user:1"); });
@@ -146,7 +153,7 @@ TEST_F(TieredStoreTest, ATagEraseReachesTheOtherNode) {
 }
 
 TEST_F(TieredStoreTest, ANodeWhoseSubscriptionDroppedServesNothingItsMemoryHeld) {
-  put(*a_, "k", "v1");
+  put_settled("k", "v1");
   EXPECT_EQ(get(*b_, "k"), "v1");
   ASSERT_TRUE(in_memory(*b_, "k"));
   server_.command({"CLIENT", "KILL", "TYPE", "pubsub"});
@@ -162,7 +169,7 @@ TEST_F(TieredStoreTest, ANodeWhoseSubscriptionDroppedServesNothingItsMemoryHeld)
   ASSERT_TRUE(eventually([&] { return b_->tiered.coherent(); }));
   EXPECT_FALSE(in_memory(*b_, "stale")) << "cleared when the subscription came back";
   // Coherent again: invalidations work.
-  put(*a_, "k", "v2");
+  put_settled("k", "v2");
   EXPECT_EQ(get(*b_, "k"), "v2");
   put(*a_, "k", "v3");
   ASSERT_TRUE(eventually([&] { return !in_memory(*b_, "k"); }));
@@ -170,7 +177,7 @@ TEST_F(TieredStoreTest, ANodeWhoseSubscriptionDroppedServesNothingItsMemoryHeld)
 }
 
 TEST_F(TieredStoreTest, ARedisRestartClearsTheMemoryTier) {
-  put(*a_, "k", "v1");
+  put_settled("k", "v1");
   EXPECT_EQ(get(*b_, "k"), "v1");
   const auto clears = b_->tiered.stats().memory_clears;
   server_.restart();  // no persistence: Redis comes back empty
