@@ -14,6 +14,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <functional>
 #include <random>
@@ -23,7 +25,6 @@ namespace {
 
 namespace asio = boost::asio;
 using http::test_support::kWait;
-using http::test_support::sleep_for;
 using http::test_support::TestRuntime;
 using namespace std::chrono_literals;
 
@@ -62,9 +63,12 @@ class SeededRandom final : public core::Random {
 
 // n get_or_compute calls on `key` started at once on the loop, caller i on cache_of(i); their
 // results, once every one is in.
+// after_start runs on the loop once every caller has started (and parked: on the loader, or
+// waiting for it), e.g. to let the loader finish.
 std::vector<Result<Lookup>> concurrently(TestRuntime& rt, int n,
                                          const std::function<Cache&(int)>& cache_of,
-                                         const std::string& key, const Loader& loader) {
+                                         const std::string& key, const Loader& loader,
+                                         const std::function<void()>& after_start = {}) {
   std::vector<Result<Lookup>> results(static_cast<std::size_t>(n),
                                       make_error_code(core::Errc::internal));
   int answered = 0;  // on the loop only
@@ -80,10 +84,23 @@ std::vector<Result<Lookup>> concurrently(TestRuntime& rt, int n,
           },
           asio::detached);
     }
+    // Posted behind the callers' starts: it runs once each has run to its first wait.
+    if (after_start) asio::post(rt.loop(), after_start);
     co_return;
   });
   EXPECT_TRUE(all_done.wait());
   return results;
+}
+
+// Yields to the loop (its other work runs) until pred holds; false after kWait. For a test
+// coroutine waiting on the loop's own progress (a Redis reply), which no timer stands for.
+asio::awaitable<bool> until_on_loop(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) co_return false;
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  }
+  co_return true;
 }
 
 int count_values(const std::vector<Result<Lookup>>& results, const std::string& value) {
@@ -151,13 +168,14 @@ TEST_F(CacheTest, AMissLoadsAndStoresAndTheNextCallIsAHit) {
 TEST_F(CacheTest, FiveHundredConcurrentMissesRunTheLoaderOnce) {
   auto& c = cache();
   std::atomic<int> runs{0};
+  http::test_support::Gate release;  // the load finishes once all 500 are waiting for it
   Loader slow = [&]() -> asio::awaitable<Value> {
     ++runs;
-    co_await sleep_for(100ms);
+    co_await release.wait();
     co_return std::string("computed");
   };
   const auto results = concurrently(
-      rt_, 500, [&](int) -> Cache& { return c; }, "hot", slow);
+      rt_, 500, [&](int) -> Cache& { return c; }, "hot", slow, [&] { release.open(rt_.loop()); });
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(count_values(results, "computed"), 500);
   EXPECT_EQ(c.stats().collapsed, 499u);
@@ -166,13 +184,14 @@ TEST_F(CacheTest, FiveHundredConcurrentMissesRunTheLoaderOnce) {
 TEST_F(CacheTest, ALoaderFailureReachesEveryWaiterAndIsNotCached) {
   auto& c = cache();
   std::atomic<int> runs{0};
+  http::test_support::Gate release;
   Loader failing = [&]() -> asio::awaitable<Value> {
     ++runs;
-    co_await sleep_for(50ms);
+    co_await release.wait();
     co_return make_error_code(core::Errc::unavailable);
   };
   const auto results = concurrently(
-      rt_, 20, [&](int) -> Cache& { return c; }, "k", failing);
+      rt_, 20, [&](int) -> Cache& { return c; }, "k", failing, [&] { release.open(rt_.loop()); });
   EXPECT_EQ(runs, 1);
   int failed = 0;
   for (const auto& r : results) failed += !r && r.error() == core::Errc::unavailable ? 1 : 0;
@@ -288,16 +307,22 @@ TEST_F(CacheTest, AWaiterGivesUpOnAHungLoaderAndLoadsItself) {
   o.follower_wait = 50ms;
   auto& c = cache(o);
   std::atomic<int> runs{0};
+  http::test_support::Notification leading;
+  http::test_support::Gate unhang;  // opened once the follower has given up
   Loader hung_once = [&]() -> asio::awaitable<Value> {
-    if (++runs == 1) co_await sleep_for(1s);
+    if (++runs == 1) {
+      leading.notify();
+      co_await unhang.wait();
+    }
     co_return std::string("v");
   };
   auto leader = rt_.spawn([&] { return c.get_or_compute("k", 60s, hung_once); });
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(leading.wait());
   auto follower = get(c, "k", 60s, hung_once);
   ASSERT_TRUE(follower);
   EXPECT_EQ(follower->value, "v");
   EXPECT_EQ(c.stats().follower_timeouts, 1u);
+  unhang.open(rt_.loop());
   ASSERT_EQ(leader.wait_for(kWait), std::future_status::ready);
   EXPECT_EQ(runs, 2);
 }
@@ -336,9 +361,13 @@ class CacheAcrossNodesTest : public ::testing::Test {
 
 TEST_F(CacheAcrossNodesTest, ConcurrentMissesOnTwoNodesRunTheLoaderOnceInAll) {
   std::atomic<int> runs{0};
+  auto lock_waits = [&] { return caches_[0]->stats().lock_waits + caches_[1]->stats().lock_waits; };
   Loader slow = [&]() -> asio::awaitable<Value> {
     ++runs;
-    co_await sleep_for(200ms);
+    // The leader holds the lock until the other node's leader has found it held.
+    const std::function<bool()> other_waits = [&] { return lock_waits() > 0; };
+    const bool held = co_await until_on_loop(other_waits);
+    EXPECT_TRUE(held);
     co_return std::string("computed once");
   };
   const auto results = concurrently(
@@ -346,8 +375,7 @@ TEST_F(CacheAcrossNodesTest, ConcurrentMissesOnTwoNodesRunTheLoaderOnceInAll) {
       slow);
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(count_values(results, "computed once"), 500);
-  EXPECT_EQ(caches_[0]->stats().lock_waits + caches_[1]->stats().lock_waits, 1u)
-      << "one node led, the other's leader waited on the lock";
+  EXPECT_EQ(lock_waits(), 1u) << "one node led, the other's leader waited on the lock";
   EXPECT_EQ(server_.command({"EXISTS", "tenx:lock:hot"}), ":0\r\n") << "the lock was released";
 }
 

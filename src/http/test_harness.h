@@ -183,6 +183,31 @@ class Notification {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
+// State that another thread changes, waited on without polling: the changer calls changed()
+// after each change; wait_until(pred) re-checks pred at each one and returns whether it held
+// within kWait.
+class Changes {
+ public:
+  void changed() const {
+    std::lock_guard lock(state_->mu);
+    ++state_->version;
+    state_->cv.notify_all();
+  }
+  template <class Pred>
+  bool wait_until(Pred pred) const {
+    std::unique_lock lock(state_->mu);
+    return state_->cv.wait_for(lock, kWait, [&] { return pred(); });
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint64_t version = 0;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 // "Go" from any thread to coroutines on one loop: wait() suspends until open() has run.
 class Gate {
  public:

@@ -11,26 +11,14 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
 namespace tenx::cache {
 namespace {
 
 namespace asio = boost::asio;
-using http::test_support::kWait;
 using http::test_support::TestRuntime;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxEntry = 64 << 10;
-
-redis::Options redis_options(const std::string& url) {
-  redis::Options o;
-  o.url = redis::parse_url(url);
-  o.command_timeout = 2s;
-  o.reconnect_min = 5ms;
-  o.reconnect_max = 50ms;
-  return o;
-}
 
 class StoreConformance : public ::testing::TestWithParam<std::string> {
  protected:
@@ -45,7 +33,7 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
       return;
     }
     server_ = std::make_unique<redis::testing::RedisServer>();
-    client_ = std::make_unique<redis::Client>(redis_options(server_->url()));
+    client_ = std::make_unique<redis::Client>(redis::testing::quick_options(server_->url()));
     RedisStoreOptions ro;
     ro.max_entry_bytes = kMaxEntry;
     redis_ = std::make_unique<RedisStore>(*client_, clock_, ro);
@@ -53,15 +41,16 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
       store_ = redis_.get();
       return;
     }
-    tiered_ = std::make_unique<TieredStore>(*memory_, *redis_, *client_);
+    TieredStoreOptions to;
+    to.on_event = [changes = changes_] { changes.changed(); };
+    tiered_ = std::make_unique<TieredStore>(*memory_, *redis_, *client_, to);
     rt_.on_loop([&]() -> asio::awaitable<void> {
-      tiered_->start(rt_.runtime().poller(0), redis_options(server_->url()), client_->metrics());
+      tiered_->start(rt_.runtime().poller(0), redis::testing::quick_options(server_->url()),
+                     client_->metrics());
       co_return;
     });
-    const auto until = std::chrono::steady_clock::now() + kWait;
-    while (!tiered_->coherent() && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(1ms);
-    ASSERT_TRUE(tiered_->coherent()) << "the subscription went live";
+    ASSERT_TRUE(changes_.wait_until([&] { return tiered_->coherent(); }))
+        << "the subscription went live";
     store_ = tiered_.get();
   }
   void TearDown() override {
@@ -104,6 +93,7 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
   }
 
   core::ManualClock clock_;
+  http::test_support::Changes changes_;
   TestRuntime rt_;
   std::unique_ptr<MemoryStore> memory_;
   std::unique_ptr<redis::testing::RedisServer> server_;

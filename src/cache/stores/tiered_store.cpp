@@ -1,5 +1,6 @@
 #include "cache/stores/tiered_store.h"
 
+#include "core/log.h"
 #include "core/random.h"
 #include "redis/client.h"
 #include "redis/subscriber.h"
@@ -23,15 +24,22 @@ TieredStore::~TieredStore() = default;
 void TieredStore::start(core::Poller& poller, const redis::Options& options,
                         redis::Metrics& metrics) {
   redis::Subscriber::Handlers h;
-  h.on_message = [this](std::string_view, std::string_view message) { on_message(message); };
+  h.on_message = [this](std::string_view, std::string_view message) {
+    on_message(message);
+    if (options_.on_event) options_.on_event();
+  };
   // Confirmed: messages from now on arrive. Whatever memory holds may predate a missed one.
   h.on_subscribed = [this] {
     drop_memory_tier();
     live_.store(true, std::memory_order_release);
+    TENX_LOG_INFO("cache: invalidations subscribed ({}); memory tier in use", options_.channel);
+    if (options_.on_event) options_.on_event();
   };
   h.on_lost = [this] {
     live_.store(false, std::memory_order_release);
     drop_memory_tier();
+    TENX_LOG_WARN("cache: invalidation subscription lost; memory tier cleared and bypassed");
+    if (options_.on_event) options_.on_event();
   };
   subscriber_ = std::make_unique<redis::Subscriber>(
       poller, options, std::vector<std::string>{options_.channel}, std::move(h), metrics);
@@ -63,6 +71,7 @@ void TieredStore::on_message(std::string_view message) {
   if (body.size() < 2 || body[1] != ':') return;
   generation_.fetch_add(1, std::memory_order_acq_rel);
   ++received_;
+  TENX_LOG_DEBUG("cache: dropped {} (from node {})", body, message.substr(0, space));
   if (body[0] == 'k')
     memory_.remove(body.substr(2));
   else if (body[0] == 't')

@@ -27,6 +27,7 @@
 #include "cache/stores/redis_store.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,10 @@ namespace tenx::cache {
 
 struct TieredStoreOptions {
   std::string channel = "tenx:cache:inval";
+  // Called on the subscription's loop after each change the subscription makes: another
+  // node's message applied, the subscription live, or lost. What a test (or anything that must
+  // know when the tier has caught up) waits on instead of polling.
+  std::function<void()> on_event;
 };
 
 class TieredStore final : public Store {

@@ -7,13 +7,30 @@
 //
 // Throws std::runtime_error when redis-server is not installed (scripts/install-deps.sh
 // installs it) or does not answer PING within a few seconds.
+#include "redis/connection.h"
+#include "redis/url.h"
+
 #include <sys/types.h>
+
+#include <chrono>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace tenx::redis::testing {
+
+// Client options for tests: a 2 s command timeout and quick reconnects (`reconnect` at first,
+// twice that at most), so a test that restarts Redis does not wait for production backoffs.
+inline Options quick_options(const std::string& url,
+                             std::chrono::milliseconds reconnect = std::chrono::milliseconds(5)) {
+  Options o;
+  o.url = parse_url(url);
+  o.command_timeout = std::chrono::seconds(2);
+  o.reconnect_min = reconnect;
+  o.reconnect_max = reconnect * 2;
+  return o;
+}
 
 class RedisServer {
  public:
