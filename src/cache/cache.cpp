@@ -168,7 +168,7 @@ Cache::Stats Cache::stats() const {
                c.follower_timeouts.load()};
 }
 
-std::optional<Result<Lookup>> Cache::from_entry(const Entry& e, Outcome outcome) const {
+Result<Lookup> Cache::from_entry(const Entry& e, Outcome outcome) const {
   counters_->count(outcome);
   if (e.negative) return Result<Lookup>(make_error_code(core::Errc::not_found));
   return Result<Lookup>(Lookup{e.value, outcome});
@@ -206,11 +206,11 @@ asio::awaitable<Result<Lookup>> Cache::get_or_compute(std::string_view key_view,
   EntryPtr current = std::move(*got);
   const auto now = clock_.now();
   if (current && now < current->fresh_until) {
-    if (!refresh_early(*current, now)) co_return *from_entry(*current, Outcome::hit);
+    if (!refresh_early(*current, now)) co_return from_entry(*current, Outcome::hit);
     {
       core::MutexLock lock(flights_mu_);
       // A refresh is already running here: everyone else keeps the current value.
-      if (flights_.contains(key)) co_return *from_entry(*current, Outcome::hit);
+      if (flights_.contains(key)) co_return from_entry(*current, Outcome::hit);
     }
     ++counters_->early_refreshes;
     counters_->early_s.inc();
@@ -312,7 +312,7 @@ asio::awaitable<std::optional<Result<Lookup>>> Cache::wait_for_other_node(const 
     poll = std::min(poll * 2, options_.lock_poll_max);
     auto got = co_await store_.get(key);
     if (got && *got && clock_.now() < (*got)->fresh_until)
-      co_return from_entry(**got, Outcome::miss);  // another node's load
+      co_return std::optional(from_entry(**got, Outcome::miss));  // another node's load
   }
 }
 
@@ -346,7 +346,7 @@ asio::awaitable<Result<Lookup>> Cache::load_and_store(const std::string& key, Du
       co_await release_lock(key, token);
       ++counters_->lock_waits;
       counters_->lock_waits_s.inc();
-      co_return from_entry(**newer, Outcome::hit).value();
+      co_return from_entry(**newer, Outcome::hit);
     }
   }
   const auto start = clock_.now();

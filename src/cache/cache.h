@@ -133,7 +133,7 @@ class Cache {
                                                              const EntryPtr& seen);
   bool refresh_early(const Entry& e, TimePoint now);
   Duration jittered(Duration ttl);
-  std::optional<Result<Lookup>> from_entry(const Entry& e, Outcome outcome) const;
+  Result<Lookup> from_entry(const Entry& e, Outcome outcome) const;
 
   Store& store_;
   const core::Clock& clock_;

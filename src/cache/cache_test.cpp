@@ -455,6 +455,25 @@ TEST_F(CacheAcrossNodesTest, ALockLeftByADeadNodeDelaysAtMostLockWait) {
       << "another node's lock is never deleted";
 }
 
+TEST_F(CacheAcrossNodesTest, AValueThatDoesNotDecodeIsACountedMissAndIsReplaced) {
+  // Another program's key, or a future format, under our prefix.
+  server_.command({"SET", "tenx:c:k", "not an entry"});
+  const std::string key = "k";
+  auto got = rt_.on_loop([&] { return stores_[0]->get(key); });
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(*got) << "a miss, not an error";
+  EXPECT_EQ(stores_[0]->undecodable(), 1u);
+  auto r = rt_.on_loop([&] {
+    return caches_[0]->get_or_compute(
+        key, 60s, []() -> asio::awaitable<Value> { co_return std::string("v"); });
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value, "v");
+  auto again = rt_.on_loop([&] { return stores_[0]->get(key); });
+  ASSERT_TRUE(again && *again);
+  EXPECT_EQ((*again)->value, "v") << "the loaded value replaced it";
+}
+
 TEST_F(CacheAcrossNodesTest, RedisDownFailsOpenAndCountsIt) {
   server_.stop();
   auto r = rt_.on_loop([&] {

@@ -61,32 +61,31 @@ struct Loaded {
   std::unique_ptr<Store> store;
 };
 
-Loaded<MemoryStore>& memory_store(std::size_t n) {
-  static std::map<std::size_t, Loaded<MemoryStore>> all;
+template <class Store, class Make>
+Loaded<Store>& loaded(std::size_t n, Make make) {
+  static std::map<std::size_t, Loaded<Store>> all;
   static std::mutex mu;
   std::lock_guard lock(mu);
   auto& l = all[n];
   if (!l.store) {
-    MemoryStoreOptions o;
-    o.capacity_bytes = kBudget;
     l.keys = make_keys(n);
-    l.store = std::make_unique<MemoryStore>(tenx::core::SystemClock::instance(), o);
+    l.store = make();
     for (const auto& k : l.keys) l.store->insert(k, value());
   }
   return l;
 }
 
+Loaded<MemoryStore>& memory_store(std::size_t n) {
+  return loaded<MemoryStore>(n, [] {
+    MemoryStoreOptions o;
+    o.capacity_bytes = kBudget;
+    return std::make_unique<MemoryStore>(tenx::core::SystemClock::instance(), o);
+  });
+}
+
 Loaded<tenx::cache::testing::LruBaseline>& lru(std::size_t n) {
-  static std::map<std::size_t, Loaded<tenx::cache::testing::LruBaseline>> all;
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  auto& l = all[n];
-  if (!l.store) {
-    l.keys = make_keys(n);
-    l.store = std::make_unique<tenx::cache::testing::LruBaseline>(kBudget);
-    for (const auto& k : l.keys) l.store->insert(k, value());
-  }
-  return l;
+  return loaded<tenx::cache::testing::LruBaseline>(
+      n, [] { return std::make_unique<tenx::cache::testing::LruBaseline>(kBudget); });
 }
 
 template <class L>
