@@ -191,6 +191,20 @@ Duration Cache::jittered(Duration ttl) {
 asio::awaitable<Result<Lookup>> Cache::get_or_compute(std::string_view key_view, Duration ttl,
                                                       Loader loader,
                                                       std::vector<std::string> tags) {
+  // A fresh hit in this process's memory is copied out under the store's read lock: no
+  // coroutine frame for get(), no shared reference (Store::read_local).
+  std::optional<Result<Lookup>> local;
+  bool early = false;  // fresh, and this request refreshes it ahead of expiry (decided once)
+  const auto seen = clock_.now();
+  store_.read_local(key_view, [&](const Entry& e) {
+    if (seen >= e.fresh_until) return;
+    if (refresh_early(e, seen))
+      early = true;
+    else
+      local = from_entry(e, Outcome::hit);
+  });
+  if (local) co_return std::move(*local);
+
   std::string key(key_view);
   auto got = co_await store_.get(key);
   if (!got) {
@@ -206,7 +220,7 @@ asio::awaitable<Result<Lookup>> Cache::get_or_compute(std::string_view key_view,
   EntryPtr current = std::move(*got);
   const auto now = clock_.now();
   if (current && now < current->fresh_until) {
-    if (!refresh_early(*current, now)) co_return from_entry(*current, Outcome::hit);
+    if (!early && !refresh_early(*current, now)) co_return from_entry(*current, Outcome::hit);
     {
       core::MutexLock lock(flights_mu_);
       // A refresh is already running here: everyone else keeps the current value.

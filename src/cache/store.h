@@ -19,6 +19,7 @@
 // throws; "not there" is an empty optional, not an error. Every method may be called from any
 // event-loop thread; implementations say how they share state between threads.
 #include "core/clock.h"
+#include "core/function_ref.h"
 #include "core/result.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -71,6 +72,16 @@ class Store {
   // cross-node lock re-reads before it loads. Other stores: get().
   virtual boost::asio::awaitable<Result<EntryPtr>> get_shared(std::string_view key) {
     return get(key);
+  }
+  // This process's copy of the entry, if the store keeps one in memory and it is there (not
+  // past keep_until): calls fn with it, synchronously, without taking a reference (no
+  // shared_ptr copy, whose count two threads reading one hot key would both write), and
+  // returns true. fn must copy what it keeps and must not call into the store. Stores without
+  // a memory tier (Redis) return false: the caller goes on to get().
+  virtual bool read_local(std::string_view key, core::FunctionRef<void(const Entry&)> fn) {
+    (void)key;
+    (void)fn;
+    return false;
   }
   // Several at once (Redis: one MGET); the result has one slot per key, null for a miss.
   virtual boost::asio::awaitable<Result<std::vector<EntryPtr>>> get_many(

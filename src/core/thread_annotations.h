@@ -31,6 +31,11 @@
 #define ACQUIRE(...) TENX_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define RELEASE(...) TENX_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define TRY_ACQUIRE(...) TENX_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
+#define ACQUIRED_AFTER(...) TENX_THREAD_ANNOTATION(acquired_after(__VA_ARGS__))
+#define REQUIRES_SHARED(...) TENX_THREAD_ANNOTATION(requires_shared_capability(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) TENX_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define RELEASE_SHARED(...) TENX_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+#define RELEASE_GENERIC(...) TENX_THREAD_ANNOTATION(release_generic_capability(__VA_ARGS__))
 #define NO_THREAD_SAFETY_ANALYSIS TENX_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace tenx::core {

@@ -24,6 +24,11 @@ Entry entry(std::string value, const core::Clock& clock, Duration ttl = 1h,
   return e;
 }
 
+std::string fmt_key(int i) {
+  std::string k = std::to_string(i);
+  return "k" + std::string(3 - std::min<std::size_t>(3, k.size()), '0') + k;
+}
+
 MemoryStoreOptions options(std::size_t bytes, std::size_t shards = 1) {
   MemoryStoreOptions o;
   o.capacity_bytes = bytes;
@@ -111,6 +116,33 @@ TEST(MemoryStoreTest, EntriesPastKeepUntilAreGoneOnTheManualClock) {
   EXPECT_TRUE(s.lookup("long"));
   EXPECT_EQ(s.stats().expired, 1u);
   EXPECT_EQ(s.stats().entries, 1u) << "the expired entry was removed, not just hidden";
+}
+
+// read(): the visitor sees the entry itself (no reference taken), counted as a lookup; an
+// absent or expired key calls nothing, and the expired entry is removed as by lookup().
+TEST(MemoryStoreTest, ReadVisitsTheEntryWithoutCopyingItsHandle) {
+  core::ManualClock clock;
+  MemoryStore s(clock, options(1 << 20, 4));
+  ASSERT_TRUE(s.insert("a", entry("alpha", clock, 10s)));
+  const EntryPtr held = s.lookup("a");
+  std::string seen;
+  long uses = 0;
+  EXPECT_TRUE(s.read("a", [&](const Entry& e) {
+    seen = e.value;
+    uses = held.use_count();
+  }));
+  EXPECT_EQ(seen, "alpha");
+  EXPECT_EQ(uses, 2) << "the store's and ours: read() took none";
+  int calls = 0;
+  EXPECT_FALSE(s.read("b", [&](const Entry&) { ++calls; }));
+  clock.advance(10s);
+  EXPECT_FALSE(s.read("a", [&](const Entry&) { ++calls; }));
+  EXPECT_EQ(calls, 0);
+  const auto st = s.stats();
+  EXPECT_EQ(st.hits, 2u);
+  EXPECT_EQ(st.misses, 2u);
+  EXPECT_EQ(st.expired, 1u);
+  EXPECT_EQ(st.entries, 0u);
 }
 
 TEST(MemoryStoreTest, OversizedEntriesAreRefusedAndDoNotLeaveTheOldValue) {
@@ -212,6 +244,54 @@ TEST(MemoryStoreTest, TheBoundHoldsWithConcurrentReadersAndWriters) {
   EXPECT_FALSE(over.load()) << "a reader saw more bytes than the budget";
   EXPECT_FALSE(torn.load());
   EXPECT_LE(s.stats().bytes, budget);
+}
+
+// More threads than reader slots (8): some read in their own slot, the rest take the exclusive
+// path; every lookup is counted once (hits + misses), and each returns its own key's value.
+TEST(MemoryStoreTest, EveryLookupIsCountedOnceWithMoreThreadsThanReaderSlots) {
+  core::SystemClock& clock = core::SystemClock::instance();
+  MemoryStore s(clock, options(4 << 20, 4));
+  constexpr int kThreads = 12, kLookups = 20000;
+  std::atomic<bool> wrong{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t));
+      for (int i = 0; i < kLookups; ++i) {
+        const auto k = "k" + std::to_string(rng() % 500);
+        if (auto e = s.lookup(k)) {
+          if (e->value != k + "=v") wrong = true;
+        } else if (i % 4 == 0) {
+          s.insert(k, entry(k + "=v", clock));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto st = s.stats();
+  EXPECT_FALSE(wrong.load()) << "a lookup returned another key's value";
+  EXPECT_EQ(st.hits + st.misses, std::uint64_t{kThreads} * kLookups);
+  EXPECT_GT(st.hits, st.misses) << "500 keys in a 4 MiB store stay resident once inserted";
+}
+
+// Hits recorded in a reader's ring reach the policy before the next insert: keys read while on
+// probation are protected, so a burst of new keys evicts the unread ones first.
+TEST(MemoryStoreTest, HitsFromTheReadPathPromoteBeforeTheNextInsert) {
+  core::ManualClock clock;
+  const std::size_t per = MemoryStore::charge("k000", entry(std::string(100, 'x'), clock));
+  MemoryStore s(clock, options(per * 100, 1));
+  for (int i = 0; i < 100; ++i) s.insert(fmt_key(i), entry(std::string(100, 'x'), clock));
+  for (int round = 0; round < 3; ++round)
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(s.lookup(fmt_key(i))) << i;
+  for (int i = 100; i < 140; ++i) {
+    s.lookup(fmt_key(i));  // asked for twice: frequent enough to be admitted over unread keys
+    s.lookup(fmt_key(i));
+    s.insert(fmt_key(i), entry(std::string(100, 'x'), clock));
+  }
+  int kept = 0;
+  for (int i = 0; i < 50; ++i) kept += s.lookup(fmt_key(i)) ? 1 : 0;
+  EXPECT_EQ(kept, 50) << "every key read three times survived the burst";
+  EXPECT_GT(s.stats().evictions, 0u);
 }
 
 }  // namespace

@@ -162,6 +162,26 @@ TEST_P(StoreConformance, AnEntryIsKeptUntilKeepUntilOnTheManualClock) {
   EXPECT_FALSE(has("k")) << "past keep_until";
 }
 
+// read_local: this process's copy, or false; never a value get() would not return.
+TEST_P(StoreConformance, ReadLocalSeesWhatGetSeesOrNothing) {
+  ASSERT_TRUE(put("k", entry("v", 10s)).value());
+  ASSERT_TRUE(has("k"));  // a tiered store copies into memory on put or on this get
+  std::string seen;
+  auto read_local = [&] {
+    seen.clear();
+    return store_->read_local("k", [&](const Entry& e) { seen = e.value; });
+  };
+  const bool has_memory = GetParam() != std::string("redis");
+  EXPECT_EQ(read_local(), has_memory);
+  EXPECT_EQ(seen, has_memory ? "v" : "");
+  clock_.advance(41s);  // past keep_until (fresh 10 s + kept 30 s)
+  EXPECT_FALSE(read_local());
+  EXPECT_EQ(seen, "");
+  ASSERT_TRUE(put("k", entry("w")).value());
+  ASSERT_TRUE(erase("k").value());
+  EXPECT_FALSE(read_local()) << "erased";
+}
+
 TEST_P(StoreConformance, AnAlreadyExpiredEntryIsNotReturned) {
   Entry e = entry("v");
   e.fresh_until = e.keep_until = clock_.now() - 1s;

@@ -76,6 +76,10 @@ class TieredStore final : public Store {
 
   std::string_view name() const override { return "tiered"; }
   boost::asio::awaitable<Result<EntryPtr>> get(std::string_view key) override;
+  // The memory tier's copy, while the tier is coherent (as get()).
+  bool read_local(std::string_view key, core::FunctionRef<void(const Entry&)> fn) override {
+    return coherent() && memory_.read(key, fn);
+  }
   boost::asio::awaitable<Result<EntryPtr>> get_shared(std::string_view key) override;
   boost::asio::awaitable<Result<std::vector<EntryPtr>>> get_many(
       std::span<const std::string> keys) override;

@@ -24,6 +24,17 @@ class LruBaseline {
     return it->second->entry;
   }
 
+  // As MemoryStore::read: fn sees the entry under the lock, no reference taken.
+  template <class Fn>
+  bool read(const std::string& key, Fn&& fn) {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    order_.splice(order_.begin(), order_, it->second);
+    fn(*it->second->entry);
+    return true;
+  }
+
   void insert(const std::string& key, EntryPtr entry) {
     std::lock_guard lock(mu_);
     const std::size_t cost = MemoryStore::charge(key, *entry);
