@@ -191,6 +191,7 @@ void read_server(Reader r, ServerSection& s) {
   r.integer("max_body_bytes", s.max_body_bytes, 0, std::int64_t{1} << 40);
   r.millis("header_timeout_ms", s.header_timeout, 1, kDay);
   r.millis("idle_timeout_ms", s.idle_timeout, 1, kDay);
+  r.millis("idle_park_after_ms", s.idle_park_after, 0, kDay);
   r.millis("body_timeout_ms", s.body_timeout, 1, kDay);
   r.millis("send_timeout_ms", s.send_timeout, 1, kDay);
   r.integer("max_connections", s.max_connections, 1, 10'000'000);

@@ -37,6 +37,7 @@ struct ServerSection {
   std::uint64_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds idle_park_after{250};  // http::ServerLimits::idle_park_after
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds send_timeout{30'000};
   std::uint32_t max_connections = 10'000;

@@ -41,6 +41,7 @@ max_header_bytes = 8192
 max_body_bytes = 1048576
 header_timeout_ms = 5000
 idle_timeout_ms = 60000
+idle_park_after_ms = 500
 body_timeout_ms = 20000
 send_timeout_ms = 15000
 max_connections = 500
@@ -89,6 +90,7 @@ TEST(Config, LoadsEverySection) {
   EXPECT_EQ(c.server.max_body_bytes, 1048576u);
   EXPECT_EQ(c.server.header_timeout, 5000ms);
   EXPECT_EQ(c.server.idle_timeout, 60000ms);
+  EXPECT_EQ(c.server.idle_park_after, 500ms);
   EXPECT_EQ(c.server.body_timeout, 20000ms);
   EXPECT_EQ(c.server.send_timeout, 15000ms);
   EXPECT_EQ(c.server.max_connections, 500u);
@@ -118,13 +120,13 @@ TEST(Config, LoadsEverySection) {
   EXPECT_THAT(api.headers, UnorderedElementsAre(
                                std::pair<std::string, std::string>{"X-Test", "yes"},
                                std::pair<std::string, std::string>{"Cache-Control", "no-store"}));
-  EXPECT_EQ(api.line, 27);
+  EXPECT_EQ(api.line, 28);
 
   const auto& metrics = c.gateway.routes[1];
   EXPECT_EQ(metrics.path, "/metrics");
   EXPECT_FALSE(metrics.prefix);
   EXPECT_EQ(metrics.kind, RouteConfig::Kind::metrics);
-  EXPECT_EQ(metrics.line, 39);
+  EXPECT_EQ(metrics.line, 40);
 
   const auto& health = c.gateway.routes[2];
   EXPECT_EQ(health.path, "/health");

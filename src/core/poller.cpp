@@ -92,11 +92,15 @@ void Poller::shutdown() {
   shut_down_ = true;
   *alive_ = false;
   std::vector<WaitHandler> parked;
-  for (auto& h : slab_) {
-    for (WaitHandler* slot : {&h->reader_, &h->writer_}) {
-      if (*slot) {
-        parked.emplace_back();
-        parked.back().take(*slot);
+  for (std::size_t b = 0; b < slab_.size(); ++b) {
+    const std::size_t used = b + 1 == slab_.size() ? slab_used_ : kSlabBlock;
+    for (std::size_t i = 0; i < used; ++i) {
+      Handle& h = slab_[b][i];
+      for (WaitHandler* slot : {&h.reader_, &h.writer_}) {
+        if (*slot) {
+          parked.emplace_back();
+          parked.back().take(*slot);
+        }
       }
     }
   }
@@ -131,8 +135,11 @@ Poller::Handle* Poller::add(int fd) {
   if (h) {
     free_ = h->next_free_;
   } else {
-    slab_.push_back(std::make_unique<Handle>());
-    h = slab_.back().get();
+    if (slab_used_ == kSlabBlock) {
+      slab_.push_back(std::make_unique<Handle[]>(kSlabBlock));
+      slab_used_ = 0;
+    }
+    h = &slab_.back()[slab_used_++];
   }
   h->poller_ = this;
   h->fd_ = fd;

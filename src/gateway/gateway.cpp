@@ -87,6 +87,7 @@ http::ServerLimits limits_of(const config::ServerSection& s) {
   l.max_body_bytes = s.max_body_bytes;
   l.header_timeout = s.header_timeout;
   l.idle_timeout = s.idle_timeout;
+  l.idle_park_after = s.idle_park_after;
   l.body_timeout = s.body_timeout;
   l.send_timeout = s.send_timeout;
   l.max_connections = s.max_connections;

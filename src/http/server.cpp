@@ -17,14 +17,18 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
+#include <new>
+#include <utility>
 
 namespace tenx::http {
 namespace asio = boost::asio;
@@ -88,6 +92,7 @@ struct ServerMetrics {
   metrics::Family& duration;
   metrics::Family& rejected;
   metrics::Series active;
+  metrics::Series parked;
   metrics::Series accepted;
 
   ServerMetrics()
@@ -102,6 +107,10 @@ struct ServerMetrics {
         active(metrics::Registry::global()
                    .gauge("http_connections_active", "Client connections open now.")
                    .series({})),
+        parked(metrics::Registry::global()
+                   .gauge("http_connections_parked",
+                          "Idle keep-alive connections parked without a coroutine.")
+                   .series({})),
         accepted(metrics::Registry::global()
                      .counter("http_connections_total", "Client connections accepted.")
                      .series({})) {}
@@ -113,13 +122,19 @@ using ConnectionHook =
 
 struct PerThread;
 struct ServerShared;
+struct Parked;
 
 class Connection : public ConnectionHook {
  public:
-  Connection(ServerShared& shared, PerThread& thread, int fd, tcp::endpoint peer);
+  // `handle`: the socket's Poller handle when it has one already (a parked connection woken),
+  // else null; `requests`: how many it has served before.
+  Connection(ServerShared& shared, PerThread& thread, int fd, tcp::endpoint peer,
+             core::Poller::Handle* handle, std::uint32_t requests);
   ~Connection();
 
   awaitable<void> run();
+  // run() ended by parking: the socket lives on in a Parked record, not closed.
+  bool parked() const { return parked_; }
 
   // Called by drain: closes the connection if it waits for a request.
   void close_if_idle() {
@@ -184,10 +199,13 @@ class Connection : public ConnectionHook {
   // ---- steps of run() ----
   void skip_blank_lines(std::size_t& skipped);
   awaitable<void> refuse_head(const boost::system::error_code& ec);  // 400 / 413 / 414 / 431 / 501
-  // An idle connection parks its buffers and arms the idle timeout while it waits for its
-  // next request; end_idle() is false when it is to close (idle timeout, drain).
+  // An idle connection parks its buffers and arms the idle timeout (or, sooner, the park
+  // point) while it waits for its next request; end_idle() says what comes next.
+  enum class IdleEnd { serve, close, park };
   void begin_idle();
-  bool end_idle(const boost::system::error_code& ec);
+  IdleEnd end_idle(const boost::system::error_code& ec);
+  // Hands the socket to a Parked record waiting for its next bytes; run() then returns.
+  void park();
   // When the next read of a head must end: the idle timeout before a head begins, then the
   // header timeout from its first byte; nullopt once that has passed (408).
   std::optional<std::chrono::steady_clock::time_point> head_read_deadline(
@@ -221,7 +239,9 @@ class Connection : public ConnectionHook {
   std::string out_;
   RequestParser parser_;
   std::uint32_t requests_ = 0;
+  clock_type::time_point idle_deadline_{};  // the idle timeout of the current idle wait
   bool idle_ = true;
+  bool parked_ = false;
   bool continue_sent_ = false;
   bool keep_alive_ = true;
   bool broken_ = false;   // the byte stream can no longer be trusted: close after this request
@@ -240,12 +260,89 @@ class Connection : public ConnectionHook {
   } memo_;
 };
 
+// An idle keep-alive connection parked without its coroutine (ServerLimits::idle_park_after):
+// the socket, its Poller handle, the peer, its request count and when its idle timeout ends,
+// about 100 bytes beside the handle. Owned by the callback waiting on the handle: the next
+// bytes start a connection coroutine on the socket (wake); a cancel (its idle timeout, drain)
+// or the Poller's shutdown destroys it, which closes the socket.
+using ParkedHook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+struct Parked;
+// Parked records come from their thread's ParkedPool and go back to it.
+struct ParkedDelete {
+  void operator()(Parked* p) const;
+};
+using ParkedPtr = std::unique_ptr<Parked, ParkedDelete>;
+
+struct Parked : ParkedHook {
+  Parked(std::shared_ptr<ServerShared> s, PerThread& t, int socket, core::Poller::Handle* h,
+         const tcp::endpoint& from, std::uint32_t served, clock_type::time_point until);
+  ~Parked();
+  Parked(const Parked&) = delete;
+  Parked& operator=(const Parked&) = delete;
+
+  // Waits for the socket's next bytes, owned by the wait.
+  static void wait(ParkedPtr p);
+  static void wake(ParkedPtr p, const error_code& ec);
+
+  std::shared_ptr<ServerShared> shared;
+  PerThread& thread;
+  int fd;
+  core::Poller::Handle* handle;
+  tcp::endpoint peer;
+  std::uint32_t requests;
+  bool expired = false;  // closed by its idle timeout (counted as such)
+  clock_type::time_point deadline;
+};
+
+// Storage for Parked records in blocks of 64, kept for reuse (bounded by the most connections
+// this thread has held parked at once; freed with the server). A record per malloc chunk sat
+// between the freed frames of the connections parked after it and pinned their pages: 8,000
+// idle connections kept ~6 MiB of free heap resident (docs/benchmarks.md).
+class ParkedPool {
+ public:
+  void* take() {
+    if (!free_) grow();
+    Slot* s = free_;
+    free_ = s->next;
+    return s;
+  }
+  void give(void* p) {
+    auto* s = static_cast<Slot*>(p);
+    s->next = free_;
+    free_ = s;
+  }
+
+ private:
+  union Slot {
+    Slot* next;
+    alignas(Parked) std::byte bytes[sizeof(Parked)];
+  };
+  static constexpr std::size_t kBlock = 64;
+  void grow() {
+    blocks_.push_back(std::make_unique<Slot[]>(kBlock));
+    for (std::size_t i = 0; i < kBlock; ++i) give(&blocks_.back()[i]);
+  }
+  std::vector<std::unique_ptr<Slot[]>> blocks_;
+  Slot* free_ = nullptr;
+};
+
 struct PerThread {
   // Buffers of idle keep-alive connections, handed back while they wait for a next request
   // and taken again when it comes (most recently used first: warm in cache). A few are kept
   // for reuse, about as many as connections turn from idle to busy together; the rest are
   // freed, so idle connections hold no buffer memory at all.
   static constexpr std::size_t kMaxPooled = 64;
+  // A connection parking says this thread has connections to spare: each parking frees one
+  // pooled buffer of each kind down to this floor, so a thread holding thousands of parked
+  // connections does not also hold 64 buffers of each kind for them (3 MiB over two threads:
+  // 0.4 KiB of each of 8,000 idle connections, bench/idle_connections.sh).
+  static constexpr std::size_t kMinPooled = 4;
+  void shrink_pools() {
+    if (in_pool.size() > kMinPooled) in_pool.pop_back();
+    if (out_pool.size() > kMinPooled) out_pool.pop_back();
+    if (parser_pool.parked.size() > kMinPooled) parser_pool.parked.pop_back();
+  }
   std::vector<std::unique_ptr<char[]>> in_pool;  // kReadChunk * 2 bytes each
   std::vector<std::string> out_pool;
   ParserStoragePool parser_pool;  // idle connections' request-head storage
@@ -254,6 +351,22 @@ struct PerThread {
   int listen_fd = -1;
   core::Poller::Handle* listen_handle = nullptr;
   boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> connections;
+  // Parked idle connections, oldest first: parked idle_park_after into an idle wait whose
+  // timeout is the same for all, so this order is also the order of their idle deadlines,
+  // and one timer (armed for the front's) serves them all.
+  boost::intrusive::list<Parked, boost::intrusive::constant_time_size<false>> parked;
+  ParkedPool parked_pool;
+  std::unique_ptr<asio::steady_timer> park_timer;
+  bool park_timer_armed = false;
+  // What the connections that parked freed (their frames, buffers, Connection objects) is free
+  // heap that glibc keeps resident in the thread's arena: it returns only the arena's top on
+  // its own (jemalloc and tcmalloc decay free pages; glibc does not). 100 ms after parkings,
+  // when at least kTrimAfterParked parked since the last time, malloc_trim gives the free
+  // pages back (measured: 8,000 idle connections, 1.11 -> see docs/benchmarks.md).
+  static constexpr std::size_t kTrimAfterParked = 64;
+  std::size_t parked_since_trim = 0;
+  std::unique_ptr<asio::steady_timer> trim_timer;
+  bool trim_timer_armed = false;
   std::unique_ptr<asio::steady_timer> log_timer;
   bool draining = false;
 };
@@ -273,6 +386,15 @@ struct ServerShared : std::enable_shared_from_this<ServerShared> {
 
   awaitable<void> accept_loop(std::size_t i);
   void drain(std::size_t i);
+  // Runs a connection coroutine on the socket (accepted, or a parked one woken) until it
+  // closes or parks.
+  void run_connection(PerThread& t, int fd, const tcp::endpoint& peer, core::Poller::Handle* handle,
+                      std::uint32_t requests);
+  void connection_closed();
+  void arm_park_timer(PerThread& t);
+  // Closes the parked connections whose idle timeout has passed.
+  void expire_parked(PerThread& t);
+  void arm_trim_timer(PerThread& t);
 
   core::Runtime& runtime;
   ServerOptions options;
@@ -280,19 +402,73 @@ struct ServerShared : std::enable_shared_from_this<ServerShared> {
   std::string server_line;
   std::vector<std::unique_ptr<PerThread>> threads;
   std::atomic<std::uint32_t> connections{0};
+  std::atomic<std::uint32_t> parked{0};
   tcp::endpoint bound;
   ServerMetrics metrics;
 };
 
-Connection::Connection(ServerShared& shared, PerThread& thread, int fd, tcp::endpoint peer)
+Parked::Parked(std::shared_ptr<ServerShared> s, PerThread& t, int socket, core::Poller::Handle* h,
+               const tcp::endpoint& from, std::uint32_t served, clock_type::time_point until)
+    : shared(std::move(s)),
+      thread(t),
+      fd(socket),
+      handle(h),
+      peer(from),
+      requests(served),
+      deadline(until) {
+  shared->parked.fetch_add(1, std::memory_order_relaxed);
+  shared->metrics.parked.inc();
+}
+
+Parked::~Parked() {
+  unlink();  // before `shared` goes: the list lives in it
+  shared->parked.fetch_sub(1, std::memory_order_relaxed);
+  shared->metrics.parked.dec();
+  if (fd < 0) return;  // woken: the socket went on to a connection
+  thread.poller->remove(handle);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+  shared->connection_closed();
+}
+
+void ParkedDelete::operator()(Parked* p) const {
+  const std::shared_ptr<ServerShared> keep = p->shared;  // the pool lives in it
+  PerThread& t = p->thread;
+  p->~Parked();
+  t.parked_pool.give(p);
+}
+
+void Parked::wait(ParkedPtr p) {
+  core::Poller::Handle* h = p->handle;
+  h->wait_readable([p = std::move(p)](const error_code& ec) mutable { wake(std::move(p), ec); });
+}
+
+void Parked::wake(ParkedPtr p, const error_code& ec) {
+  if (ec || p->thread.draining) {
+    if (p->expired) p->shared->metrics.rejected.series({"idle_timeout"}).inc();
+    return;  // p closes the socket
+  }
+  const auto shared = p->shared;
+  PerThread& t = p->thread;
+  const int socket = std::exchange(p->fd, -1);
+  const tcp::endpoint from = p->peer;
+  const std::uint32_t served = p->requests;
+  core::Poller::Handle* h = p->handle;
+  p.reset();
+  shared->run_connection(t, socket, from, h, served);
+}
+
+Connection::Connection(ServerShared& shared, PerThread& thread, int fd, tcp::endpoint peer,
+                       core::Poller::Handle* handle, std::uint32_t requests)
     : shared_(shared),
       thread_(thread),
       fd_(fd),
-      handle_(thread.poller->add(fd)),
+      handle_(handle ? handle : thread.poller->add(fd)),
       peer_(std::move(peer)),
       watchdog_(std::make_shared<Watchdog>(thread.poller->loop().get_executor(),
                                            [this] { handle_->cancel(); })),
-      in_(kReadChunk * 2) {
+      in_(kReadChunk * 2),
+      requests_(requests) {
   out_.reserve(kReadChunk);
   thread_.connections.push_back(*this);
 }
@@ -927,7 +1103,9 @@ awaitable<void> Connection::run() {
       if (!partial && out_.empty() && !handle_->readable()) {
         begin_idle();
         auto [wec] = co_await handle_->wait_readable(asio::as_tuple(asio::use_awaitable));
-        if (!end_idle(wec)) co_return shutdown();
+        const IdleEnd next = end_idle(wec);
+        if (next == IdleEnd::park) co_return park();
+        if (next == IdleEnd::close) co_return shutdown();
       }
       if (!in_.reserve(kReadChunk, shared_.options.limits.max_header_bytes + 2 * kReadChunk)) {
         co_await reject_oversized_head();
@@ -985,21 +1163,44 @@ std::string Connection::too_large_message() const {
 
 void Connection::begin_idle() {
   // Idle keep-alive: wait for the next request holding no buffers (nginx frees its header
-  // buffer too); an idle connection then costs its socket, this object and run()'s frame.
+  // buffer too); an idle connection then costs its socket, this object and run()'s frame,
+  // until it is parked (park()) and costs its socket's handle and a Parked record.
   park_buffers();
   idle_ = true;
-  watchdog_->set(clock_type::now() + shared_.options.limits.idle_timeout);
+  const auto& limits = shared_.options.limits;
+  const auto now = clock_type::now();
+  idle_deadline_ = now + limits.idle_timeout;
+  const bool parks = limits.idle_park_after < limits.idle_timeout;
+  watchdog_->set(parks ? now + limits.idle_park_after : idle_deadline_);
 }
 
-bool Connection::end_idle(const boost::system::error_code& ec) {
+Connection::IdleEnd Connection::end_idle(const boost::system::error_code& ec) {
   watchdog_->clear();
-  unpark_buffers();
   if (watchdog_->fired()) {
     watchdog_->reset_fired();
+    // The park point, before the idle timeout: the buffers stay parked, with the connection.
+    if (clock_type::now() < idle_deadline_ && !thread_.draining) return IdleEnd::park;
+    unpark_buffers();
     shared_.metrics.rejected.series({"idle_timeout"}).inc();
-    return false;
+    return IdleEnd::close;
   }
-  return !ec;  // else cancelled by drain, or an error
+  unpark_buffers();
+  return ec ? IdleEnd::close : IdleEnd::serve;  // an error, or cancelled by drain
+}
+
+void Connection::park() {
+  handle_->clear_hangup_watch();
+  ParkedPtr p(new (thread_.parked_pool.take()) Parked(shared_.shared_from_this(), thread_, fd_,
+                                                      handle_, peer_, requests_, idle_deadline_));
+  fd_ = -1;  // the socket is the record's now: shutdown() and ~Connection leave it
+  handle_ = nullptr;
+  parked_ = true;
+  thread_.parked.push_back(*p);
+  Parked::wait(std::move(p));
+  thread_.shrink_pools();
+  ++thread_.parked_since_trim;
+  shared_.arm_trim_timer(thread_);
+  shared_.arm_park_timer(thread_);
 }
 
 std::optional<clock_type::time_point> Connection::head_read_deadline(
@@ -1168,21 +1369,71 @@ awaitable<void> ServerShared::accept_loop(std::size_t i) {
       std::memcpy(peer.data(), &ss, len);
       peer.resize(len);
     }
-    asio::co_spawn(
-        ex,
-        [self, &t, fd, peer]() mutable -> awaitable<void> {
-          self->metrics.active.inc();
-          try {
-            Connection conn(*self, t, fd, peer);
-            co_await conn.run();
-          } catch (const std::exception& e) {
-            TENX_LOG_ERROR("connection failed error=\"{}\"", e.what());
-          }
-          self->metrics.active.dec();
-          self->connections.fetch_sub(1, std::memory_order_relaxed);
-        },
-        asio::detached);
+    metrics.active.inc();
+    run_connection(t, fd, peer, nullptr, 0);
   }
+}
+
+void ServerShared::run_connection(PerThread& t, int fd, const tcp::endpoint& peer,
+                                  core::Poller::Handle* handle, std::uint32_t requests) {
+  asio::co_spawn(
+      t.poller->loop(),
+      [self = shared_from_this(), &t, fd, peer, handle, requests]() mutable -> awaitable<void> {
+        bool parked = false;
+        try {
+          Connection conn(*self, t, fd, peer, handle, requests);
+          co_await conn.run();
+          parked = conn.parked();
+        } catch (const std::exception& e) {
+          TENX_LOG_ERROR("connection failed error=\"{}\"", e.what());
+        }
+        if (!parked) self->connection_closed();
+      },
+      asio::detached);
+}
+
+void ServerShared::connection_closed() {
+  metrics.active.dec();
+  connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ServerShared::arm_park_timer(PerThread& t) {
+  if (t.park_timer_armed || t.parked.empty()) return;
+  if (!t.park_timer) t.park_timer = std::make_unique<asio::steady_timer>(t.poller->loop());
+  t.park_timer_armed = true;
+  t.park_timer->expires_at(t.parked.front().deadline);
+  t.park_timer->async_wait([weak = weak_from_this(), &t](const error_code& ec) {
+    const auto self = weak.lock();
+    if (!self) return;  // the server is gone, and t with it
+    t.park_timer_armed = false;
+    if (!ec) self->expire_parked(t);
+  });
+}
+
+void ServerShared::arm_trim_timer(PerThread& t) {
+  if (t.trim_timer_armed || t.draining) return;
+  if (!t.trim_timer) t.trim_timer = std::make_unique<asio::steady_timer>(t.poller->loop());
+  t.trim_timer_armed = true;
+  t.trim_timer->expires_after(std::chrono::milliseconds(100));
+  t.trim_timer->async_wait([weak = weak_from_this(), &t](const error_code& ec) {
+    const auto self = weak.lock();
+    if (!self) return;
+    t.trim_timer_armed = false;
+    if (ec || t.parked_since_trim < PerThread::kTrimAfterParked) return;
+    t.parked_since_trim = 0;
+    ::malloc_trim(0);
+  });
+}
+
+void ServerShared::expire_parked(PerThread& t) {
+  const auto now = clock_type::now();
+  while (!t.parked.empty() && t.parked.front().deadline <= now) {
+    Parked& p = t.parked.front();
+    p.unlink();
+    p.expired = true;
+    p.handle->cancel();  // its callback runs with operation_aborted and closes it
+  }
+  arm_park_timer(t);
 }
 
 void ServerShared::drain(std::size_t i) {
@@ -1200,6 +1451,14 @@ void ServerShared::drain(std::size_t i) {
     c.close_if_idle();
     ++n;
   }
+  while (!t.parked.empty()) {
+    Parked& p = t.parked.front();
+    p.unlink();
+    p.handle->cancel();
+    ++n;
+  }
+  if (t.park_timer) t.park_timer->cancel();
+  if (t.trim_timer) t.trim_timer->cancel();
   TENX_LOG_INFO("drain thread={} open_connections={}", i, n);
   if (options.access_log) options.access_log->flush_local();
 }
@@ -1365,6 +1624,10 @@ void Server::set_handler(Handler handler, std::function<void()> on_installed) {
 
 std::size_t Server::active_connections() const {
   return shared_->connections.load(std::memory_order_relaxed);
+}
+
+std::size_t Server::parked_connections() const {
+  return shared_->parked.load(std::memory_order_relaxed);
 }
 
 }  // namespace tenx::http
