@@ -18,7 +18,6 @@
 #include <vector>
 
 struct redisReader;
-struct redisReply;
 
 namespace tenx::redis {
 
@@ -70,9 +69,6 @@ class Reply {
   std::vector<Reply> elements_;
 };
 
-// hiredis's reply object as a value. Never fails: every hiredis type has a counterpart.
-Reply from_hiredis(const redisReply& r);
-
 class ReplyReader {
  public:
   explicit ReplyReader(std::size_t max_reply_bytes = 64 << 20);
@@ -87,10 +83,14 @@ class ReplyReader {
   Result<std::optional<Reply>> next();
   // Bytes fed and not yet consumed by a complete reply.
   std::size_t buffered() const;
+  // For the reader's callbacks (reply.cpp).
+  std::size_t max_reply_bytes() const { return max_reply_bytes_; }
+  void refuse_array() { array_refused_ = true; }
 
  private:
   redisReader* reader_;
   std::size_t max_reply_bytes_;
+  bool array_refused_ = false;   // an array count over the limit: reply_too_large
   std::size_t since_reply_ = 0;  // bytes fed since the last complete reply
   error_code failed_;
 };

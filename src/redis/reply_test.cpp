@@ -88,6 +88,24 @@ TEST(ReplyReader, RefusesAReplyOverTheLimitBeforeItIsComplete) {
   EXPECT_EQ(n.error(), Errc::reply_too_large);
 }
 
+// Found by reply_fuzz: "*555555550" made hiredis's own array object calloc 4.4 GB before a
+// single element had arrived. An array announcing more elements than the reply limit could hold
+// (each takes at least 3 bytes) is refused at once, whatever its nesting.
+TEST(ReplyReader, RefusesAnArrayCountTheReplyLimitCannotHold) {
+  for (const std::string announce : {"*555555550\r\n", "*2\r\n:1\r\n*2147483647\r\n"}) {
+    ReplyReader r(4096);
+    ASSERT_FALSE(r.feed(announce));
+    auto n = r.next();
+    ASSERT_FALSE(n.has_value()) << announce;
+    EXPECT_EQ(n.error(), Errc::reply_too_large) << announce;
+  }
+  ReplyReader ok(4096);
+  ASSERT_FALSE(ok.feed("*3\r\n:1\r\n*1\r\n$1\r\na\r\n$-1\r\n"));
+  auto n = ok.next();
+  ASSERT_TRUE(n.has_value() && n->has_value()) << "a nested array within the limit still reads";
+  EXPECT_EQ((*n)->debug_string(), "[(integer) 1, [\"a\"], (nil)]");
+}
+
 TEST(ReplyReader, LimitCountsOneReplyNotTheWholeStream) {
   ReplyReader r(64);
   for (int i = 0; i < 100; ++i) {
