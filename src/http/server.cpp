@@ -1178,8 +1178,9 @@ Connection::IdleEnd Connection::end_idle(const boost::system::error_code& ec) {
   watchdog_->clear();
   if (watchdog_->fired()) {
     watchdog_->reset_fired();
+    if (thread_.draining) return IdleEnd::close;  // the drain's close, not an idle timeout
     // The park point, before the idle timeout: the buffers stay parked, with the connection.
-    if (clock_type::now() < idle_deadline_ && !thread_.draining) return IdleEnd::park;
+    if (clock_type::now() < idle_deadline_) return IdleEnd::park;
     unpark_buffers();
     shared_.metrics.rejected.series({"idle_timeout"}).inc();
     return IdleEnd::close;
@@ -1379,10 +1380,15 @@ void ServerShared::run_connection(PerThread& t, int fd, const tcp::endpoint& pee
   asio::co_spawn(
       t.poller->loop(),
       [self = shared_from_this(), &t, fd, peer, handle, requests]() mutable -> awaitable<void> {
-        bool parked = false;
+        bool parked = false;  // then the Parked record closes and counts the socket
         try {
           Connection conn(*self, t, fd, peer, handle, requests);
-          co_await conn.run();
+          try {
+            co_await conn.run();
+          } catch (...) {
+            parked = conn.parked();
+            throw;
+          }
           parked = conn.parked();
         } catch (const std::exception& e) {
           TENX_LOG_ERROR("connection failed error=\"{}\"", e.what());
@@ -1399,8 +1405,6 @@ void ServerShared::connection_closed() {
 
 void ServerShared::arm_park_timer(PerThread& t) {
   if (t.park_timer_armed || t.parked.empty()) return;
-  if (!t.park_timer) t.park_timer = std::make_unique<asio::steady_timer>(t.poller->loop());
-  t.park_timer_armed = true;
   t.park_timer->expires_at(t.parked.front().deadline);
   t.park_timer->async_wait([weak = weak_from_this(), &t](const error_code& ec) {
     const auto self = weak.lock();
@@ -1408,12 +1412,11 @@ void ServerShared::arm_park_timer(PerThread& t) {
     t.park_timer_armed = false;
     if (!ec) self->expire_parked(t);
   });
+  t.park_timer_armed = true;  // after the wait is registered: a throw leaves it unarmed
 }
 
 void ServerShared::arm_trim_timer(PerThread& t) {
   if (t.trim_timer_armed || t.draining) return;
-  if (!t.trim_timer) t.trim_timer = std::make_unique<asio::steady_timer>(t.poller->loop());
-  t.trim_timer_armed = true;
   t.trim_timer->expires_after(std::chrono::milliseconds(100));
   t.trim_timer->async_wait([weak = weak_from_this(), &t](const error_code& ec) {
     const auto self = weak.lock();
@@ -1423,6 +1426,7 @@ void ServerShared::arm_trim_timer(PerThread& t) {
     t.parked_since_trim = 0;
     ::malloc_trim(0);
   });
+  t.trim_timer_armed = true;
 }
 
 void ServerShared::expire_parked(PerThread& t) {
@@ -1579,6 +1583,10 @@ void Server::start() {
     t.poller = &s.runtime.poller(i);
     t.listen_fd = acceptor.release();  // from here on readiness comes from the Poller
     t.listen_handle = t.poller->add(t.listen_fd);
+    // Made here, not when first needed: Connection::park() must not throw once the Parked
+    // record owns the socket.
+    t.park_timer = std::make_unique<asio::steady_timer>(s.runtime.loop(i));
+    t.trim_timer = std::make_unique<asio::steady_timer>(s.runtime.loop(i));
   }
   for (std::size_t i = 0; i < s.runtime.threads(); ++i) {
     asio::co_spawn(s.runtime.loop(i), s.accept_loop(i), asio::detached);
