@@ -391,6 +391,9 @@ struct ServerShared : std::enable_shared_from_this<ServerShared> {
   void run_connection(PerThread& t, int fd, const tcp::endpoint& peer, core::Poller::Handle* handle,
                       std::uint32_t requests);
   void connection_closed();
+  void connections_changed() const {
+    if (options.on_connections_changed) options.on_connections_changed();
+  }
   void arm_park_timer(PerThread& t);
   // Closes the parked connections whose idle timeout has passed.
   void expire_parked(PerThread& t);
@@ -418,13 +421,17 @@ Parked::Parked(std::shared_ptr<ServerShared> s, PerThread& t, int socket, core::
       deadline(until) {
   shared->parked.fetch_add(1, std::memory_order_relaxed);
   shared->metrics.parked.inc();
+  shared->connections_changed();
 }
 
 Parked::~Parked() {
   unlink();  // before `shared` goes: the list lives in it
   shared->parked.fetch_sub(1, std::memory_order_relaxed);
   shared->metrics.parked.dec();
-  if (fd < 0) return;  // woken: the socket went on to a connection
+  if (fd < 0) {  // woken: the socket went on to a connection
+    shared->connections_changed();
+    return;
+  }
   thread.poller->remove(handle);
   ::shutdown(fd, SHUT_WR);
   ::close(fd);
@@ -1401,6 +1408,7 @@ void ServerShared::run_connection(PerThread& t, int fd, const tcp::endpoint& pee
 void ServerShared::connection_closed() {
   metrics.active.dec();
   connections.fetch_sub(1, std::memory_order_relaxed);
+  connections_changed();
 }
 
 void ServerShared::arm_park_timer(PerThread& t) {

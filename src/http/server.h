@@ -83,6 +83,9 @@ struct ServerOptions {
   ServerLimits limits;
   std::string server_name = "tenx";  // the Server header; empty: none
   std::shared_ptr<AccessLog> access_log;
+  // Called on a worker thread after active_connections() or parked_connections() changed (a
+  // connection closed, parked or woke); for observers that wait on those counts (tests).
+  std::function<void()> on_connections_changed;
 };
 
 class Server {

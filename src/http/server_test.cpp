@@ -811,18 +811,6 @@ TEST(Server, RefusedUploadLingersSoTheClientCanFinishSending) {
 
 // ---- parked idle connections (ServerLimits::idle_park_after) ----
 
-// Polls `pred` until it holds or `within` passes: for state the server changes on its own
-// timers (parking happens idle_park_after into an idle wait).
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = 5s) {
-  const auto until = std::chrono::steady_clock::now() + within;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 ServerLimits parking_limits() {
   ServerLimits l;
   l.idle_park_after = 20ms;
@@ -845,15 +833,18 @@ TEST(Server, AnIdleConnectionIsParkedAndServesItsNextRequestsAsBefore) {
     const std::string got = c.read_until("answer-" + n);
     ASSERT_NE(got.find("answer-" + n), std::string::npos) << "request " << i;
     if (i < 3) {
-      ASSERT_TRUE(eventually([&] { return s.server().parked_connections() == 1; }))
-          << "request " << i << ": not parked";
+      ASSERT_TRUE(s.connection_changes().wait_until([&] {
+        return s.server().parked_connections() == 1;
+      })) << "request "
+          << i << ": not parked";
       EXPECT_EQ(s.server().active_connections(), 1u) << "a parked connection is still open";
     }
   }
   // The request count went on across the parkings: the third was the last.
   EXPECT_NE(c.received().find("Connection: close"), std::string::npos) << c.received();
   EXPECT_TRUE(c.read_to_eof());
-  EXPECT_TRUE(eventually([&] { return s.server().active_connections() == 0; }));
+  EXPECT_TRUE(
+      s.connection_changes().wait_until([&] { return s.server().active_connections() == 0; }));
   EXPECT_EQ(s.server().parked_connections(), 0u);
 }
 
@@ -866,12 +857,14 @@ TEST(Server, AParkedConnectionIsClosedAtItsIdleTimeout) {
   BlockingSocket c(s.endpoint());
   c.send("GET /doc HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_NE(c.read_until("hello").find("hello"), std::string::npos);
-  ASSERT_TRUE(eventually([&] { return s.server().parked_connections() == 1; }));
+  ASSERT_TRUE(
+      s.connection_changes().wait_until([&] { return s.server().parked_connections() == 1; }));
   const auto parked_at = std::chrono::steady_clock::now();
   EXPECT_TRUE(c.read_to_eof()) << "closed by the server, quietly";
   EXPECT_GE(std::chrono::steady_clock::now() - parked_at, 200ms)
       << "kept until its idle timeout (300 ms from its last request), not closed on parking";
-  EXPECT_TRUE(eventually([&] { return s.server().active_connections() == 0; }));
+  EXPECT_TRUE(
+      s.connection_changes().wait_until([&] { return s.server().active_connections() == 0; }));
   EXPECT_EQ(s.server().parked_connections(), 0u);
 }
 
@@ -884,7 +877,8 @@ TEST(Server, DrainClosesParkedConnections) {
     c->send("GET /doc HTTP/1.1\r\nHost: t\r\n\r\n");
     ASSERT_NE(c->read_until("hello").find("hello"), std::string::npos);
   }
-  ASSERT_TRUE(eventually([&] { return s.server().parked_connections() == 2; }));
+  ASSERT_TRUE(
+      s.connection_changes().wait_until([&] { return s.server().parked_connections() == 2; }));
   EXPECT_EQ(s.stop(), 0) << "the drain did not wait for the parked connections";
   EXPECT_TRUE(a.read_to_eof());
   EXPECT_TRUE(b.read_to_eof());

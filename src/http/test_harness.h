@@ -125,63 +125,14 @@ class TestRuntime {
   int exit_code_ = -1;  // written by the runtime thread, read after join()
 };
 
-inline ServerOptions local_options(ServerLimits limits = {}) {
+inline ServerOptions local_options(ServerLimits limits = {},
+                                   std::function<void()> on_connections_changed = {}) {
   ServerOptions o;
   o.listen = "127.0.0.1:0";
   o.limits = limits;
+  o.on_connections_changed = std::move(on_connections_changed);
   return o;
 }
-
-// A Server on 127.0.0.1:0 in its own running TestRuntime.
-class TestServer {
- public:
-  explicit TestServer(Handler handler, ServerLimits limits = {})
-      : server_(rt_.runtime(), local_options(limits), std::move(handler)) {
-    server_.start();
-    rt_.start();
-  }
-  ~TestServer() { rt_.stop(); }
-
-  Server& server() { return server_; }
-  TestRuntime& rt() { return rt_; }
-  tcp::endpoint endpoint() const { return server_.local_endpoint(); }
-  int stop() { return rt_.stop(); }
-
-  template <class F>
-  auto on_loop(F f) {
-    return rt_.on_loop(std::move(f));
-  }
-  template <class F>
-  auto spawn(F f) {
-    return rt_.spawn(std::move(f));
-  }
-
- private:
-  TestRuntime rt_;
-  Server server_;
-};
-
-// "Happened" from the loop to the test thread (like absl::Notification).
-class Notification {
- public:
-  void notify() const {
-    std::lock_guard lock(state_->mu);
-    state_->done = true;
-    state_->cv.notify_all();
-  }
-  bool wait() const {
-    std::unique_lock lock(state_->mu);
-    return state_->cv.wait_for(lock, kWait, [&] { return state_->done; });
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-};
 
 // State that another thread changes, waited on without polling: the changer calls changed()
 // after each change; wait_until(pred) re-checks pred at each one and returns whether it held
@@ -204,6 +155,63 @@ class Changes {
     std::mutex mu;
     std::condition_variable cv;
     std::uint64_t version = 0;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+// A Server on 127.0.0.1:0 in its own running TestRuntime.
+class TestServer {
+ public:
+  explicit TestServer(Handler handler, ServerLimits limits = {})
+      : server_(rt_.runtime(), local_options(limits, [c = connection_changes_] { c.changed(); }),
+                std::move(handler)) {
+    server_.start();
+    rt_.start();
+  }
+  ~TestServer() { rt_.stop(); }
+
+  Server& server() { return server_; }
+  TestRuntime& rt() { return rt_; }
+  tcp::endpoint endpoint() const { return server_.local_endpoint(); }
+  int stop() { return rt_.stop(); }
+
+  template <class F>
+  auto on_loop(F f) {
+    return rt_.on_loop(std::move(f));
+  }
+  template <class F>
+  auto spawn(F f) {
+    return rt_.spawn(std::move(f));
+  }
+
+ private:
+  TestRuntime rt_;
+  Changes connection_changes_;  // before server_: the server's options hold a copy
+  Server server_;
+
+ public:
+  // Signalled whenever the server's active or parked connection count changes.
+  const Changes& connection_changes() const { return connection_changes_; }
+};
+
+// "Happened" from the loop to the test thread (like absl::Notification).
+class Notification {
+ public:
+  void notify() const {
+    std::lock_guard lock(state_->mu);
+    state_->done = true;
+    state_->cv.notify_all();
+  }
+  bool wait() const {
+    std::unique_lock lock(state_->mu);
+    return state_->cv.wait_for(lock, kWait, [&] { return state_->done; });
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
   };
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
